@@ -1,0 +1,41 @@
+"""Packaging for twcdirector."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="twcdirector",
+    version="0.1.0",
+    description=(
+        "Act as the controller of Tesla Gen 2 Wall Connectors on RS-485 "
+        "and watch Gen 3 Wall Connectors over their local HTTP API."
+    ),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.11",
+    packages=find_packages(include=["twcdirector", "twcdirector.*"]),
+    package_data={"twcdirector": ["py.typed"]},
+    install_requires=[
+        "pyserial-asyncio>=0.6",
+        "pyee>=11",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-asyncio>=0.23",
+            "pytest-timeout>=2.2",
+            "hypothesis>=6.100",
+            "mypy>=1.10",
+            "ruff>=0.5",
+            "types-pyserial",
+        ],
+    },
+    classifiers=[
+        "License :: OSI Approved :: MIT License",
+        "Programming Language :: Python :: 3",
+        "Framework :: AsyncIO",
+        "Typing :: Typed",
+    ],
+)

@@ -1,0 +1,144 @@
+"""Event names and payloads, shared by Gen 2 peripherals, Gen 3 units and the director.
+
+Pure data: no pyee here. Every payload is a frozen dataclass. On a device, each decoded
+message also fires an event named by its :class:`~twcdirector.protocol.Commands` name
+(``TWC_STATUS``, ``TWC_METER`` …) with the message itself as payload, plus
+:data:`ALL_COMMANDS` for every decoded message, unknown ones included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .exceptions import FrameErrorKind
+
+# --- on a device (Gen 2 peripheral or Gen 3 unit) ------------------------------------------
+#: Every decoded message (Gen 2) or endpoint read (Gen 3); payload: the message.
+ALL_COMMANDS = "__ALL_COMMANDS__"
+#: All VIN fragments arrived, or one reverted to empty; Gen 3: vehicle_connected changed.
+CAR_CONNECTED = "TWC_CAR_CONNECTED"
+#: The unit fell silent (Gen 2: 26 s without a valid frame) / became unreachable (Gen 3).
+DEVICE_LOST = "TWC_DEVICE_LOST"
+#: A lost unit announced itself again / became reachable again.
+DEVICE_FOUND = "TWC_DEVICE_FOUND"
+#: A command was confirmed by the unit's replies.
+COMMAND_CONFIRMED = "TWC_COMMAND_CONFIRMED"
+#: A command was not confirmed after every retry.
+COMMAND_FAILED = "TWC_COMMAND_FAILED"
+#: Capacity sharing changed a unit's allowed current.
+ALLOCATION_CHANGED = "TWC_ALLOCATION_CHANGED"
+#: The unit's state code changed.
+STATE_CHANGED = "TWC_STATE_CHANGED"
+#: Gen 3: an alert appeared / cleared; the unit rebooted (uptime went backwards).
+ALERT_RAISED = "TWC_ALERT_RAISED"
+ALERT_CLEARED = "TWC_ALERT_CLEARED"
+REBOOT_DETECTED = "TWC_REBOOT_DETECTED"
+
+# --- on the director -----------------------------------------------------------------------
+#: A unit was seen for the first time; payload :class:`NewDevice`.
+NEW_DEVICE = "TWC_NEW_DEVICE"
+#: A frame failed to decode; payload :class:`FramingErrorEvent`.
+FRAMING_ERROR = "TWC_FRAMING_ERROR"
+#: The serial port vanished or failed / was reopened.
+LINK_LOST = "TWC_LINK_LOST"
+LINK_RESTORED = "TWC_LINK_RESTORED"
+#: A wiring or identity fault on the bus (a second controller, an ID collision).
+BUS_ERROR = "TWC_BUS_ERROR"
+
+
+@dataclass(frozen=True, slots=True)
+class NewDevice:
+    """A unit appeared. ``device`` is its event emitter and state."""
+
+    device_id: str
+    generation: int
+    device: object
+
+
+@dataclass(frozen=True, slots=True)
+class CarConnected:
+    """A car was connected (with its VIN where the unit reports one) or disconnected."""
+
+    device_id: str
+    connected: bool
+    vin: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLost:
+    """A unit stopped answering."""
+
+    device_id: str
+    silent_for: float
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFound:
+    """A lost unit is back."""
+
+    device_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    """A command's end: confirmed or failed, after how many attempts."""
+
+    device_id: str
+    command: str
+    amps: float | None
+    attempts: int
+    confirmed: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationChanged:
+    """Capacity sharing changed a unit's allowed current."""
+
+    device_id: str
+    old_amps: float
+    new_amps: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    """A unit's state code changed."""
+
+    device_id: str
+    old_state: int | None
+    new_state: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class FramingErrorEvent:
+    """A frame that failed to decode."""
+
+    kind: FrameErrorKind
+    message: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LinkEvent:
+    """The serial link was lost or restored."""
+
+    port: str
+    up: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BusError:
+    """A fault on the bus: ``kind`` is ``second_controller`` or ``id_collision``."""
+
+    kind: str
+    device_id: str | None
+    message: str
+
+
+def format_id(device_id: int) -> str:
+    """A Gen 2 ID as the 4-digit upper-case hex used in events and logs."""
+    return f"{device_id:04X}"
