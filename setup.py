@@ -20,6 +20,7 @@ setup(
     install_requires=[
         "pyserial-asyncio>=0.6",
         "pyee>=11",
+        "tesla-wall-connector>=1.0",
     ],
     extras_require={
         "test": [

@@ -67,11 +67,10 @@ def decode_frame(data: bytes) -> Message:
 
 
 # Decoder states: what the segment up to the next C0 is.
-_BETWEEN = 0  # inter-frame bytes (tail, noise): ignored; the C0 after them opens a frame
+_BETWEEN = 0  # inter-frame bytes (tail, noise) ignored, unless long enough to be a frame
 _FRAME = 1  # a frame we saw open
 _UNSURE = 2  # after a bad frame: a frame, or noise if too short to be one
 _START = 3  # before the first C0 (or after an overrun): ignored; what follows is unsure
-_COLLECTING = frozenset({_FRAME, _UNSURE})
 #: The shortest legal body; anything shorter after a bad frame is taken for line noise.
 _SHORTEST_FRAME = 13
 
@@ -117,7 +116,7 @@ class FrameDecoder:
     def feed(self, data: bytes) -> list[Message]:
         """Consume bytes; return the messages completed by them, in order."""
         if _END not in data:
-            if self._state in _COLLECTING:
+            if self._state != _START:
                 self._pending += data
                 if len(self._pending) > MAX_RAW_FRAME:
                     self._overrun()
@@ -128,8 +127,11 @@ class FrameDecoder:
         state = self._state
         for raw in segments[:-1]:
             if state == _BETWEEN:
-                state = _FRAME
-                continue
+                if len(raw) < _SHORTEST_FRAME:
+                    state = _FRAME
+                    continue
+                # Long enough to be a frame whose sender shared one C0 for close and open.
+                state = _UNSURE
             if state == _START:
                 # That C0 may have closed a frame we joined halfway through.
                 state = _UNSURE
@@ -149,14 +151,16 @@ class FrameDecoder:
                 continue
             state = _BETWEEN
         self._state = state
-        self._pending = segments[-1] if state in _COLLECTING else b""
+        self._pending = segments[-1] if state != _START else b""
         self.frames += len(messages)
         if len(self._pending) > MAX_RAW_FRAME:
             self._overrun()
         return messages
 
     def _overrun(self) -> None:
-        self._count(OverrunError(f"frame exceeds {MAX_RAW_FRAME} bytes", self._pending))
+        # Between frames a long run is line noise; inside one it is an overrun.
+        if self._state != _BETWEEN:
+            self._count(OverrunError(f"frame exceeds {MAX_RAW_FRAME} bytes", self._pending))
         self._pending = b""
         self._state = _START
 

@@ -47,14 +47,15 @@ _VERSION = struct.Struct(">HBBBB")
 _SENDER = struct.Struct(">H")
 
 
+_MAX_AMPS = 0xFFFF / 100
+
+
 def _centi(amps: float) -> int:
     """Amperes to the wire's 0.01 A, checked to fit 16 bits."""
-    if not math.isfinite(amps):
-        raise InvalidValueError(f"amps must be finite, not {amps!r}")
-    centi = round(amps * 100)
-    if not 0 <= centi <= 0xFFFF:
-        raise InvalidValueError(f"{amps} A does not fit the wire's 0-655.35 A")
-    return centi
+    # Checked before rounding: -0.004 A must not become 0 A, nor infinity overflow.
+    if not (math.isfinite(amps) and 0 <= amps <= _MAX_AMPS):
+        raise InvalidValueError(f"{amps!r} A does not fit the wire's 0-655.35 A")
+    return round(amps * 100)
 
 
 def _check_id(name: str, value: int) -> None:

@@ -1,0 +1,146 @@
+"""The shape of the project: pure modules stay pure, the public API stays pinned."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+import twcdirector
+
+PACKAGE = Path(twcdirector.__file__).resolve().parent
+
+#: Modules and packages that must do no I/O and read no clock of their own.
+PURE = ["protocol", "events.py", "exceptions.py"]
+#: What a pure module may never import.
+FORBIDDEN = {
+    "asyncio",
+    "serial",
+    "serial_asyncio",
+    "pyee",
+    "curses",
+    "aiohttp",
+    "tesla_wall_connector",
+    "socket",
+    "selectors",
+    "select",
+    "threading",
+    "subprocess",
+    "time",
+    "os",
+    "twcdirector.emitter",
+    "twcdirector.transport",
+    "twcdirector.director",
+}
+
+
+def _pure_files() -> list[Path]:
+    files: list[Path] = []
+    for name in PURE:
+        path = PACKAGE / name
+        files.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path])
+    return files
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = "twcdirector." + ".".join(path.relative_to(PACKAGE).parent.parts)
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rstrip(".").split(".")
+                base = base[: len(base) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            found.add(module)
+    return found
+
+
+@pytest.mark.parametrize("path", _pure_files(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_pure_modules_import_no_io(path: Path) -> None:
+    for module in _imports(path):
+        top = module.split(".")[0]
+        assert not any(module == f or module.startswith(f + ".") for f in FORBIDDEN), module
+        assert top == "twcdirector" or top in sys.stdlib_module_names, module
+
+
+def test_protocol_package_imports_only_the_standard_library_and_itself() -> None:
+    for path in (PACKAGE / "protocol").rglob("*.py"):
+        for module in _imports(path):
+            assert module.split(".")[0] in sys.stdlib_module_names or module.startswith(
+                ("twcdirector.protocol", "twcdirector.exceptions", "twcdirector.events")
+            ), (path, module)
+
+
+def test_the_import_guard_catches_a_forbidden_import(tmp_path: Path) -> None:
+    """The guard itself can fail: an asyncio import is seen."""
+    sample = PACKAGE / "protocol" / "_guard_probe.py"
+    sample.write_text("import asyncio\nfrom ..director import Director\n", encoding="utf-8")
+    try:
+        assert {"asyncio", "twcdirector.director"} <= _imports(sample)
+    finally:
+        sample.unlink()
+
+
+PUBLIC_API = sorted(
+    [
+        "ChecksumError",
+        "CommandFailedError",
+        "Commands",
+        "ConfigurationError",
+        "CurrentLimitError",
+        "DeviceError",
+        "DeviceNotFoundError",
+        "EscapeError",
+        "ForbiddenMessageError",
+        "FrameErrorKind",
+        "FramingError",
+        "Gen3ConnectionError",
+        "Gen3Error",
+        "Gen3ResponseError",
+        "Gen3TimeoutError",
+        "HeartbeatCommand",
+        "InvalidValueError",
+        "LengthError",
+        "LinkError",
+        "Message",
+        "NotApplicableError",
+        "OverrunError",
+        "PeripheralState",
+        "ProtocolError",
+        "ProtocolVersion",
+        "TWCError",
+        "UsageError",
+        "__version__",
+        "decode_frame",
+        "protocol",
+    ]
+)
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(twcdirector.__all__) == PUBLIC_API
+    for name in twcdirector.__all__:
+        assert hasattr(twcdirector, name), name
+
+
+def test_every_error_is_a_twc_error() -> None:
+    from twcdirector import exceptions
+
+    errors = [
+        obj
+        for obj in vars(exceptions).values()
+        if isinstance(obj, type) and issubclass(obj, BaseException)
+    ]
+    assert len(errors) > 10
+    assert all(issubclass(error, twcdirector.TWCError) for error in errors)
+
+
+def test_package_is_typed() -> None:
+    assert (PACKAGE / "py.typed").is_file()
