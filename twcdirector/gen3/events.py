@@ -1,0 +1,68 @@
+"""Gen 3 event names and payloads (pure data, beside the shared ones in ``twcdirector.events``).
+
+On a :class:`~twcdirector.gen3.Gen3Unit` every successful endpoint read fires the endpoint's
+event (``GEN3_VITALS`` …) and ``__ALL_COMMANDS__`` with the reading as payload; derived changes
+use the shared names (``TWC_CAR_CONNECTED``, ``TWC_STATE_CHANGED``, ``TWC_ALERT_RAISED`` …).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+#: A ``/api/1/vitals`` read; payload :class:`~twcdirector.gen3.Gen3Vitals`.
+GEN3_VITALS = "GEN3_VITALS"
+#: A ``/api/1/lifetime`` read; payload :class:`~twcdirector.gen3.Gen3Lifetime`.
+GEN3_LIFETIME = "GEN3_LIFETIME"
+#: A ``/api/1/version`` read; payload :class:`~twcdirector.gen3.Gen3Version`.
+GEN3_VERSION = "GEN3_VERSION"
+#: A ``/api/1/wifi_status`` read; payload :class:`~twcdirector.gen3.Gen3WifiStatus`.
+GEN3_WIFI_STATUS = "GEN3_WIFI_STATUS"
+#: A read failed (no answer, HTTP error, unreadable body); payload :class:`Gen3ErrorEvent`.
+GEN3_ERROR = "GEN3_ERROR"
+
+
+class Gen3ErrorKind(StrEnum):
+    """Why a read failed."""
+
+    TIMEOUT = "timeout"  #: no complete answer within the deadline
+    CONNECTION = "connection"  #: refused, unreachable, dropped mid-way
+    HTTP_STATUS = "http_status"  #: the unit answered with an HTTP error status
+    BAD_BODY = "bad_body"  #: the body is not JSON even after the known repairs
+    BAD_SHAPE = "bad_shape"  #: JSON, but not an object or lacking the fields we need
+    REFUSED = "refused"  #: a redirect or a path outside the four endpoints; never followed
+
+    @property
+    def transport(self) -> bool:
+        """True when the unit did not answer at all (counts towards ``TWC_DEVICE_LOST``)."""
+        return self in (Gen3ErrorKind.TIMEOUT, Gen3ErrorKind.CONNECTION)
+
+
+@dataclass(frozen=True, slots=True)
+class Gen3ErrorEvent:
+    """A failed read of one endpoint."""
+
+    device_id: str
+    endpoint: str
+    kind: Gen3ErrorKind
+    message: str
+    consecutive_failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """An alert id appeared in (``raised``) or left ``current_alerts``."""
+
+    device_id: str
+    alert: int | str
+    raised: bool
+    active: tuple[int | str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RebootDetected:
+    """The vitals uptime went backwards: the unit restarted in between two reads."""
+
+    device_id: str
+    old_uptime_s: int
+    new_uptime_s: int
