@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, NoReturn
 
-from ..exceptions import ConfigurationError, LinkError
+from ..exceptions import ConfigurationError
 from .config import UnitConfig, default_units
 from .runner import SimulatedBus
 from .scenario import Scenario, demo_scenario
@@ -77,6 +77,8 @@ def units_from_args(args: argparse.Namespace) -> list[UnitConfig]:
     """The unit configurations the options describe; ConfigurationError if they are bad."""
     if not 0 <= args.peripherals <= 16:
         raise ConfigurationError(f"--peripherals {args.peripherals} must be 0-16")
+    if not 0 <= args.gen3 <= 16:
+        raise ConfigurationError(f"--gen3 {args.gen3} must be 0-16")
     try:
         protocols = [int(part) for part in args.protocol.split(",")]
         overrides: dict[str, Any] = {"tail": _hex_byte(args.tail)}
@@ -187,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         return asyncio.run(run(args, units, scenario))
-    except LinkError as error:
+    except OSError as error:  # LinkError included: the port, or a Gen 3 address in use
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # a second Ctrl-C before the handler was installed

@@ -38,6 +38,8 @@ _LOGGER = logging.getLogger(__name__)
 #: as bytes on a wire nobody reads are gone (about a second of traffic at 9600 baud).
 _STALE_BYTES = 1024
 _READ_SIZE = 4096
+#: Seconds between re-checks of a :meth:`SimulatedBus.wait_for` predicate.
+_RECHECK = 0.05
 
 
 class _Line(Protocol):
@@ -185,6 +187,7 @@ class SimulatedBus:
         self._url = url
         self._baudrate = baudrate
         self._history = history
+        self._port: str | None = {"port": url, "memory": "memory://"}.get(mode)
         self._core: Bus | None = None
         self._line: _Line | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -230,7 +233,8 @@ class SimulatedBus:
             self._configs, now=loop.time(), scenario=self._scenario, history=self._history
         )
         if self._mode == "pty":
-            self._line = _PtyLine(loop, self._on_data)
+            line = _PtyLine(loop, self._on_data)
+            self._line, self._port = line, line.path
         elif self._mode == "port":
             assert self._url is not None  # checked in __init__
             self._line = await _SerialLine.open(loop, self._url, self._on_data, self._baudrate)
@@ -265,11 +269,9 @@ class SimulatedBus:
     @property
     def port(self) -> str:
         """What a controller opens: the pty path, the device/URL, or ``memory://``."""
-        if isinstance(self._line, _PtyLine):
-            return self._line.path
-        if self._mode == "port" and self._url:
-            return self._url
-        return "memory://"
+        if self._port is None:
+            raise ConfigurationError("the pseudo-terminal exists once the bus has started")
+        return self._port
 
     @property
     def core(self) -> Bus:
@@ -302,7 +304,9 @@ class SimulatedBus:
         Bound it with ``asyncio.timeout`` in tests.
         """
         while not predicate():
-            await self._changed.wait()
+            # Also re-check now and then: the predicate may watch the controller's side.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), _RECHECK)
 
     # --- actions at run time ---------------------------------------------------------------
 

@@ -222,7 +222,7 @@ def _number(name: str, value: object) -> float:
         raise ConfigurationError(f"{name} {value!r} is not a number")
     try:
         number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ConfigurationError(f"{name} {value!r} is not a number") from None
     if not math.isfinite(number):
         raise ConfigurationError(f"{name} {value!r} is not finite")
