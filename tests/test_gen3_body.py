@@ -74,6 +74,8 @@ def test_byte_order_mark_is_ignored() -> None:
         '{"a": 1}}',
         '{"a": 1} trailing',
         '{"a": tru',
+        '{"a": [1, 2',  # cut inside a list: closing it could drop alerts silently
+        '{"a": {"b": 1',
     ],
 )
 def test_unreadable_bodies_are_a_response_error(text: str) -> None:
@@ -147,3 +149,8 @@ def test_decoding_is_total(data: str | bytes) -> None:
     except Gen3ResponseError:
         return
     assert isinstance(body, dict)
+
+
+def test_only_the_final_brace_is_supplied() -> None:
+    assert decode_body('{"a": {"b": 1}') == {"a": {"b": 1}}
+    assert decode_body('{"a": [1, 2]\n') == {"a": [1, 2]}

@@ -2,12 +2,15 @@
 
 Real units emit a literal ``nan`` (not JSON) and sometimes drop the closing ``}``.
 :func:`decode_body` repairs exactly those two faults and nothing else: non-finite
-numbers become ``None`` ("no value"), and missing closing brackets are appended only when
-the text ends cleanly after a complete value. Anything else is a :class:`Gen3ResponseError`.
+numbers become ``None`` ("no value"), and the object's final ``}`` is supplied when the
+text stops cleanly right before it. A body cut off deeper (inside a list or a nested
+object) is refused rather than guessed at, since closing it could silently drop values.
+Anything else is a :class:`Gen3ResponseError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Any
@@ -52,14 +55,12 @@ def _null_if_bare(match: re.Match[str]) -> str:
 
 
 def _close_truncated(cleaned: str, err: json.JSONDecodeError, original: str) -> Any:
-    # Only a body that stops cleanly (the error is at its very end) may be completed.
-    if cleaned.strip() and err.pos >= len(cleaned.rstrip()):
-        closers = _missing_closers(cleaned)
-        if closers:
-            try:
-                return json.loads(cleaned.rstrip() + closers)
-            except json.JSONDecodeError:
-                pass
+    # Only a body that stops cleanly (the error is at its very end) right where its one
+    # top-level object should close may be completed.
+    stops_cleanly = bool(cleaned.strip()) and err.pos >= len(cleaned.rstrip())
+    if stops_cleanly and _missing_closers(cleaned) == "}":
+        with contextlib.suppress(json.JSONDecodeError):
+            return json.loads(cleaned.rstrip() + "}")
     raise Gen3ResponseError(f"body is not JSON ({err.msg}): {_quote(original)}") from err
 
 

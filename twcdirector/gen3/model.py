@@ -243,9 +243,12 @@ def parse_vitals(body: Mapping[str, Any], *, split_phase: bool | None = None) ->
     state = fields.integer("evse_state")
     connected = fields.boolean("vehicle_connected")
     if state is None or connected is None:
-        raise Gen3ResponseError(
-            f"vitals body without a usable evse_state/vehicle_connected: {sorted(body)[:12]}"
-        )
+        lacking = [
+            name
+            for name, value in (("evse_state", state), ("vehicle_connected", connected))
+            if value is None
+        ]
+        raise Gen3ResponseError(f"vitals body without a usable {' or '.join(lacking)}")
     split = detect_split_phase(body) if split_phase is None else split_phase
     currents = Phases(
         fields.number("currentA_a"), fields.number("currentB_a"), fields.number("currentC_a")

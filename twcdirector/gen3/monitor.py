@@ -135,7 +135,9 @@ class Gen3Unit(SafeEmitter):
             self._on_first_read(self)
         self._emit_all(outcome.emissions)
         if outcome.reading is None:
-            raise outcome.error or Gen3ResponseError(f"{endpoint.value}: no reading")
+            raise Gen3ResponseError(
+                f"{self.device_id} {endpoint.path}: {outcome.error}"
+            ) from outcome.error
         return outcome.reading
 
     def snapshot(self) -> Gen3Snapshot:
