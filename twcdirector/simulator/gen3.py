@@ -402,6 +402,7 @@ class SimulatedGen3Unit:
         self.requests: list[tuple[str, str]] = []
         self._quirks: list[_QuirkRule] = []
         self._release = asyncio.Event()
+        self._arrived = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
     # --- life -----------------------------------------------------------------------------
@@ -517,6 +518,12 @@ class SimulatedGen3Unit:
         """The paths requested so far."""
         return [path for _, path in self.requests]
 
+    async def wait_for_requests(self, count: int) -> None:
+        """Return once ``count`` requests in all have arrived."""
+        while len(self.requests) < count:
+            arrived = self._arrived
+            await arrived.wait()
+
     # --- serving --------------------------------------------------------------------------
 
     @web.middleware
@@ -524,6 +531,8 @@ class SimulatedGen3Unit:
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
         self.requests.append((request.method, request.path_qs))
+        arrived, self._arrived = self._arrived, asyncio.Event()
+        arrived.set()
         response: web.StreamResponse = await handler(request)
         return response
 
