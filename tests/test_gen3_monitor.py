@@ -322,30 +322,70 @@ async def test_refused_connection_lost_then_found(watched: Any, sim: SimulatedGe
     assert unit.tracker.next_request()[0] is Endpoint.VERSION
 
 
-async def test_deeper_nan_spellings_fall_back_to_our_decoder() -> None:
-    """tesla-wall-connector only knows ``: nan``; ``-nan`` and ``[nan]`` reach our decoder."""
-    body = '{"evse_state":1,"vehicle_connected":false,"currentN_a":-nan,"current_alerts":[nan]'
+@pytest.fixture
+async def raw_unit() -> AsyncIterator[Any]:
+    """A bare server answering /api/1/vitals with whatever bytes a test sets."""
+    served: dict[str, Any] = {"body": b"{}", "content_type": "application/json"}
 
     async def vitals(request: web.Request) -> web.Response:
-        return web.Response(text=body, content_type="application/json")
+        return web.Response(body=served["body"], content_type=served["content_type"])
 
     app = web.Application()
     app.router.add_get("/api/1/vitals", vitals)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host = f"127.0.0.1:{runner.addresses[0][1]}"
-    monitor = Gen3Monitor([host], config=FAST)
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    served["host"] = f"127.0.0.1:{runner.addresses[0][1]}"
+    yield served
+    await runner.cleanup()
+
+
+async def read_raw(raw_unit: dict[str, Any], body: bytes) -> Gen3Vitals:
+    raw_unit["body"] = body
+    unit = Gen3Unit(raw_unit["host"], config=FAST)
     try:
-        vitals = await monitor.unit(host).fetch(Endpoint.VITALS)
+        vitals = await unit.fetch(Endpoint.VITALS)
     finally:
-        await monitor.stop()
-        await runner.cleanup()
+        await unit.close()
     assert isinstance(vitals, Gen3Vitals)
+    return vitals
+
+
+async def test_deeper_nan_spellings_fall_back_to_our_decoder(raw_unit: dict[str, Any]) -> None:
+    """tesla-wall-connector only knows ``: nan``; ``-nan`` and ``[nan]`` reach our decoder."""
+    body = b'{"evse_state":1,"vehicle_connected":false,"currentN_a":-nan,"current_alerts":[nan]'
+    vitals = await read_raw(raw_unit, body)
     assert vitals.current_n_a is None
     assert vitals.alerts == ()
     assert "grid_v" in vitals.missing
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (b'{"evse_state":1,"vehicle_connected":false,"x":"\xff\xfe"}', Gen3ErrorKind.BAD_BODY),
+        (
+            b'{"evse_state":1,"vehicle_connected":false,"current_alerts":[1,2',
+            Gen3ErrorKind.BAD_BODY,
+        ),
+        (b"[1, 2, 3]", Gen3ErrorKind.BAD_SHAPE),
+        (b"", Gen3ErrorKind.BAD_BODY),
+        (b'{"uptime_s": 12}', Gen3ErrorKind.BAD_SHAPE),
+    ],
+)
+async def test_unreadable_bodies_are_response_errors(
+    raw_unit: dict[str, Any], body: bytes, kind: Gen3ErrorKind
+) -> None:
+    raw_unit["body"] = body
+    unit = Gen3Unit(raw_unit["host"], config=FAST)
+    errors = Recorder(unit, GEN3_ERROR)
+    try:
+        with pytest.raises(Gen3ResponseError):
+            await unit.fetch(Endpoint.VITALS)
+    finally:
+        await unit.close()
+    [event] = errors.payloads(GEN3_ERROR)
+    assert event.kind is kind
 
 
 async def test_the_session_refuses_any_other_path(sim: SimulatedGen3Unit) -> None:

@@ -108,6 +108,8 @@ class Gen3Unit(SafeEmitter):
         self.device_id = self.host
         self.config = config if config is not None else Gen3Config()
         self._clock = clock
+        # A unit made alone owns its session; the monitor's units share the monitor's.
+        self._owns_http = _http is None
         self._http = _http if _http is not None else _SharedHttp()
         self._on_first_read = _on_first_read
         self._wall_connector: WallConnector | None = None
@@ -143,6 +145,11 @@ class Gen3Unit(SafeEmitter):
     def snapshot(self) -> Gen3Snapshot:
         """The unit now: last good values with their age, state, health."""
         return self.tracker.snapshot(self._clock())
+
+    async def close(self) -> None:
+        """Close the HTTP session of a unit made without a monitor (the monitor closes its own)."""
+        if self._owns_http:
+            await self._http.close()
 
     @property
     def serial_number(self) -> str | None:
@@ -218,7 +225,8 @@ class Gen3Unit(SafeEmitter):
                 return _failure(Gen3ErrorKind.BAD_BODY, Gen3ResponseError(f"{where}: {bad}"), err)
         except WallConnectorConnectionError as err:
             return _connection_failure(where, err)
-        except WallConnectorError as err:
+        except (WallConnectorError, UnicodeError) as err:
+            # UnicodeError: a body that is not text in its declared charset escapes the library.
             return _failure(Gen3ErrorKind.BAD_BODY, Gen3ResponseError(f"{where}: {err}"), err)
         except Gen3ResponseError as err:  # raised by the session's path/redirect guard
             return _failure(Gen3ErrorKind.REFUSED, Gen3ResponseError(f"{where}: {err}"), err)
