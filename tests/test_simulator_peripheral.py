@@ -116,6 +116,22 @@ def test_every_data_request_of_every_length_is_answered(
     assert reply.length == expected_length
 
 
+@pytest.mark.parametrize("length", [13, 14, 15, 16])
+@pytest.mark.parametrize("protocol", [ProtocolVersion.V1, ProtocolVersion.V2])
+def test_heartbeats_of_every_length_are_answered_at_the_units_length(
+    length: int, protocol: ProtocolVersion
+) -> None:
+    unit = SimulatedPeripheral(UnitConfig(protocol=protocol), now=0.0)
+    request = ControllerHeartbeat(
+        CONTROLLER, UNIT, HeartbeatCommand.SET_DEFAULT_CURRENT, 10, 0, length
+    )
+    assert decode_frame(encode(request)) == request
+    [reply] = replies(unit, request, 1.0)
+    assert isinstance(reply, PeripheralHeartbeat)
+    assert reply.max_amps == 10.0
+    assert reply.length == (14 if protocol is ProtocolVersion.V1 else 16)
+
+
 def test_data_replies_carry_the_configured_identity() -> None:
     vin = make_vin(7)
     config = UnitConfig(firmware=(4, 5, 3, 9), serial="A18B0001234", lifetime_kwh=924)

@@ -197,5 +197,17 @@ async def test_using_a_bus_before_start_is_an_error() -> None:
 
 
 async def test_a_port_that_cannot_open_is_a_link_error() -> None:
+    sim = SimulatedBus.on_port("/dev/does-not-exist", 1)
     with pytest.raises(LinkError):
-        await SimulatedBus.on_port("/dev/does-not-exist", 1).start()
+        await sim.start()
+    with pytest.raises(ConfigurationError):
+        sim.plug_in(0)  # not started
+
+
+async def test_a_bus_starts_once() -> None:
+    sim = SimulatedBus.in_memory(1)
+    async with sim:
+        pass
+    assert sim.unit(0).device_id == 0x1839  # still there to inspect after stop
+    with pytest.raises(ConfigurationError):
+        await sim.start()

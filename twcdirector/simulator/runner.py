@@ -224,14 +224,11 @@ class SimulatedBus:
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the line and start the units (scenario times count from now)."""
+        """Open the line and start the units (scenario times count from now); once only."""
         if self._core is not None:
-            return
+            raise ConfigurationError("a SimulatedBus starts once; make a new one")
         loop = asyncio.get_running_loop()
-        self._loop = loop
-        self._core = Bus(
-            self._configs, now=loop.time(), scenario=self._scenario, history=self._history
-        )
+        core = Bus(self._configs, now=loop.time(), scenario=self._scenario, history=self._history)
         if self._mode == "pty":
             line = _PtyLine(loop, self._on_data)
             self._line, self._port = line, line.path
@@ -240,6 +237,8 @@ class SimulatedBus:
             self._line = await _SerialLine.open(loop, self._url, self._on_data, self._baudrate)
         else:
             self._line = _MemoryLine()
+        # Only now: a port that fails to open leaves the bus unstarted.
+        self._loop, self._core = loop, core
         _LOGGER.info("simulating %d unit(s) on %s", len(self._configs), self.port)
         self._schedule()
 
