@@ -51,7 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from ..exceptions import NotApplicableError
+from ..exceptions import ConfigurationError, NotApplicableError
 from ..protocol import (
     CloseContactors,
     CloseContactorsAck,
@@ -409,6 +409,8 @@ class SimulatedPeripheral:
 
     def collide(self, now: float, device_id: int | None = None) -> None:
         """Take ``device_id`` (default: the controller's own ID) and announce it."""
+        if device_id is not None and not 0 < device_id < 0xFFFF:
+            raise ConfigurationError(f"ID {device_id:#x} must be 0001-FFFE")
         self.advance(now)
         self._id = self._last_controller if device_id is None else device_id
         self._controller = None
