@@ -1,0 +1,93 @@
+"""Drive a program in a real terminal: tmux runs it, send-keys types, capture-pane reads."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Sequence
+
+import pytest
+
+TMUX = shutil.which("tmux")
+needs_tmux = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (.ci/run installs it)")
+
+
+class TmuxSession:
+    """One detached tmux session running a command in a terminal of a given size."""
+
+    def __init__(self, command: Sequence[str], width: int = 160, height: int = 40) -> None:
+        assert TMUX is not None
+        self.name = f"twc-{uuid.uuid4().hex[:8]}"
+        self._run(
+            "new-session",
+            "-d",
+            "-s",
+            self.name,
+            "-x",
+            str(width),
+            "-y",
+            str(height),
+            # Keep the pane after exit so the exit status can be read.
+            "-e",
+            "TERM=xterm-256color",
+            " ".join(_quote(part) for part in command),
+        )
+        self._run("set-option", "-t", self.name, "remain-on-exit", "on")
+
+    def _run(self, *args: str) -> str:
+        assert TMUX is not None
+        done = subprocess.run([TMUX, *args], check=True, capture_output=True, text=True, timeout=10)
+        return done.stdout
+
+    def screen(self) -> str:
+        """The visible screen as text."""
+        return self._run("capture-pane", "-p", "-t", self.name)
+
+    def send(self, *keys: str) -> None:
+        """Type keys (tmux key names such as ``Down``, ``C-c``, or literal text)."""
+        self._run("send-keys", "-t", self.name, *keys)
+
+    def resize(self, width: int, height: int) -> None:
+        """Resize the terminal window."""
+        self._run("resize-window", "-t", self.name, "-x", str(width), "-y", str(height))
+
+    def exit_status(self) -> int | None:
+        """The program's exit code once it ended, else None."""
+        out = self._run("list-panes", "-t", self.name, "-F", "#{pane_dead} #{pane_dead_status}")
+        dead, _, status = out.strip().partition(" ")
+        return int(status) if dead == "1" else None
+
+    def wait_for(
+        self, predicate: Callable[[str], bool], timeout: float = 20.0, what: str = ""
+    ) -> str:
+        """Poll the screen until ``predicate`` holds; fail with the last screen otherwise."""
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if predicate(screen):
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what or predicate}:\n{screen}")
+
+    def wait_for_exit(self, timeout: float = 15.0) -> int:
+        """Wait until the program ended and return its exit code."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.exit_status()
+            if status is not None:
+                return status
+            time.sleep(0.1)
+        raise AssertionError(f"program did not exit:\n{self.screen()}")
+
+    def close(self) -> None:
+        """Kill the session (and the program if it still runs)."""
+        subprocess.run(
+            [TMUX or "tmux", "kill-session", "-t", self.name], check=False, capture_output=True
+        )
+
+
+def _quote(part: str) -> str:
+    return "'" + part.replace("'", "'\\''") + "'"
