@@ -44,6 +44,10 @@ LINK_LOST = "TWC_LINK_LOST"
 LINK_RESTORED = "TWC_LINK_RESTORED"
 #: A wiring or identity fault on the bus (a second controller, an ID collision).
 BUS_ERROR = "TWC_BUS_ERROR"
+#: A decoded frame not from an announced peripheral (another controller's frames, a unit not
+#: claimed yet or over ``max_peripherals``, unknown codes from unknown senders); payload: the
+#: message. Nothing that passes its checksum is dropped silently.
+BUS_MESSAGE = "TWC_BUS_MESSAGE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +136,8 @@ class LinkEvent:
 
 @dataclass(frozen=True, slots=True)
 class BusError:
-    """A fault on the bus: ``kind`` is ``second_controller`` or ``id_collision``."""
+    """A fault on the bus: ``kind`` is ``second_controller``, ``id_collision`` or
+    ``too_many_peripherals``."""
 
     kind: str
     device_id: str | None

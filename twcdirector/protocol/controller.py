@@ -1,0 +1,663 @@
+"""The controller core: who talks on the bus, when, and what it means (pure, sans-I/O).
+
+Feed it what the link hears (:meth:`BusController.heard`, :meth:`~BusController.receive`,
+:meth:`~BusController.framing_error`), ask it what to send (:meth:`~BusController.poll`) and
+when to ask again (:meth:`~BusController.next_wakeup`), and drain the events it wants emitted
+(:meth:`~BusController.drain`). Every time is a monotonic ``now`` given by the caller.
+
+Bus arbitration (SPEC §8.3): half duplex, one outstanding exchange at a time, each request
+holds the bus until its reply or the reply timeout, and nothing is sent until the inter-frame
+gap has passed since the last byte heard or sent. Priority: due heartbeats (which carry a
+queued current command for their unit), then other queued commands, then the start-up burst
+and data requests, the last two only if their exchange ends before the next heartbeat is due.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ..events import (
+    BUS_ERROR,
+    BUS_MESSAGE,
+    COMMAND_CONFIRMED,
+    COMMAND_FAILED,
+    DEVICE_FOUND,
+    DEVICE_LOST,
+    FRAMING_ERROR,
+    NEW_DEVICE,
+    BusError,
+    CommandOutcome,
+    DeviceFound,
+    DeviceLost,
+    FramingErrorEvent,
+    format_id,
+)
+from ..exceptions import (
+    DeviceNotFoundError,
+    FramingError,
+    NotApplicableError,
+    UsageError,
+)
+from .codes import FrameType, HeartbeatCommand, PeripheralState, ProtocolVersion
+from .commands import CommandKind, PendingCommand
+from .config import DirectorConfig
+from .device import Notice, PeripheralRecord
+from .limits import CurrentLimits
+from .messages import (
+    ControllerHeartbeat,
+    ControllerLinkReady2,
+    DataRequest,
+    Message,
+    MeterReply,
+    PeripheralHeartbeat,
+    PeripheralLinkReady,
+    SerialReply,
+    UnknownMessage,
+    VersionReply,
+    VinHighReply,
+    VinLowReply,
+    VinMidReply,
+    encode,
+)
+from .schedule import DATA_REQUESTS, PollSchedule, StartupBurst
+
+_LOGGER = logging.getLogger(__name__)
+
+_REPLY_TO: dict[type[DataRequest], type[Message]] = dict(
+    zip(
+        DATA_REQUESTS,
+        (MeterReply, VersionReply, SerialReply, VinHighReply, VinMidReply, VinLowReply),
+        strict=True,
+    )
+)
+_CONTROLLER_TYPES = frozenset({FrameType.REQUEST, FrameType.COMMAND})
+#: Bits per byte at 8N1: start, 8 data, stop.
+_BITS_PER_BYTE = 10
+#: Never ask to be woken sooner than this after ``now`` (no busy loop on float ties).
+_MIN_WAKE = 1e-4
+
+
+class Purpose(StrEnum):
+    """Why a frame is sent."""
+
+    STARTUP = "startup"
+    HEARTBEAT = "heartbeat"
+    REQUEST = "request"
+    COMMAND = "command"
+
+
+@dataclass(frozen=True, slots=True)
+class Transmission:
+    """A frame to write now: ``data`` is the complete wire frame."""
+
+    message: Message
+    data: bytes
+    purpose: Purpose
+    device_id: int | None
+
+
+@dataclass(slots=True)
+class _Exchange:
+    device_id: int | None
+    reply: type[Message] | None
+    deadline: float
+    sent: Message
+    command: PendingCommand | None
+
+
+class BusController:
+    """The sans-I/O controller of one Gen 2 bus."""
+
+    def __init__(self, config: DirectorConfig, limits: CurrentLimits | None = None) -> None:
+        self.config = config
+        #: The one gate for every current (capacity sharing adds grants here).
+        self.limits = limits if limits is not None else CurrentLimits(config.max_current)
+        self.sign = config.sign if config.sign is not None else 1
+        self.started = False
+        self.link_up = False
+        self.frames_in = 0
+        self.frames_out = 0
+        self.echoes = 0
+        self.bus_errors = 0
+        self._records: dict[int, PeripheralRecord] = {}
+        self._schedules: dict[int, PollSchedule] = {}
+        self._queues: dict[int, deque[PendingCommand]] = {}
+        self._burst: StartupBurst | None = None
+        self._exchange: _Exchange | None = None
+        self._last_rx = -math.inf
+        self._tx_end = -math.inf
+        self._notices: list[Notice] = []
+        self._next_ticket = 1
+        self._other_controllers: dict[int, float] = {}
+        self._over_capacity: set[int] = set()
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self, now: float, sign: int | None = None) -> None:
+        """The link is open: begin (start-up burst unless listening only)."""
+        if sign is not None:
+            self.sign = sign
+        self.started = True
+        self.link_up = True
+        self._restart_burst(now)
+
+    def link_lost(self, now: float, reason: str = "link lost") -> None:
+        """The link went away: nothing is in flight any more; queued commands fail."""
+        self.link_up = False
+        self._exchange = None
+        self.fail_all(reason)
+
+    def link_restored(self, now: float) -> None:
+        """The link is back: re-run discovery and heartbeat every known unit at once."""
+        self.link_up = True
+        self._last_rx = -math.inf
+        self._tx_end = -math.inf
+        self._restart_burst(now)
+        for device_id, record in self._records.items():
+            if record.online:
+                self._schedules[device_id].claim(now)
+
+    def fail_all(self, reason: str) -> None:
+        """Fail every queued or in-flight command."""
+        if self._exchange is not None and self._exchange.command is not None:
+            self._exchange = None
+        for queue in self._queues.values():
+            while queue:
+                self._fail(queue.popleft(), reason)
+
+    # --- what the link hears -----------------------------------------------------------
+
+    def heard(self, now: float) -> None:
+        """Bytes arrived (even noise): the bus is busy, keep the inter-frame gap."""
+        self._last_rx = now
+
+    def framing_error(self, error: FramingError) -> None:
+        """The decoder rejected a frame."""
+        self._notify(FRAMING_ERROR, FramingErrorEvent(error.kind, str(error), error.data))
+
+    def receive(self, message: Message, now: float) -> None:
+        """A frame that passed its checksum."""
+        self.frames_in += 1
+        self._last_rx = now
+        frame_type = (
+            message.frame_type if isinstance(message, UnknownMessage) else message.FRAME_TYPE
+        )
+        if frame_type in _CONTROLLER_TYPES:
+            self._controller_frame(message, now)
+            return
+        if (
+            isinstance(message, PeripheralLinkReady)
+            and message.sender == self.config.controller_id
+            and not self.config.listen_only
+        ):
+            self._collision(message, now)
+            return
+        record = self._records.get(message.sender)
+        if record is None:
+            record = self._discover(message, now)
+            if record is None:
+                self._notify(BUS_MESSAGE, message)
+                return
+        self._peripheral_frame(record, message, now)
+
+    # --- what to send ------------------------------------------------------------------
+
+    def poll(self, now: float) -> Transmission | None:
+        """The frame to write now, if any. Call again at :meth:`next_wakeup` or on input."""
+        self._expire(now)
+        if not self._may_transmit():
+            return None
+        if self._exchange is not None:
+            if now < self._exchange.deadline:
+                return None
+            self._timeout()
+        if now < self._bus_free_at():
+            return None
+        return self._choose(now)
+
+    def next_wakeup(self, now: float) -> float:
+        """When :meth:`poll` may next have something to do (input also warrants a call)."""
+        times = [
+            record.last_heard + self.config.lost_after
+            for record in self._records.values()
+            if record.online
+        ]
+        if self._may_transmit():
+            if self._exchange is not None:
+                times.append(self._exchange.deadline)
+            else:
+                free = self._bus_free_at()
+                times.extend(max(due, free) for due in self._due_times())
+        later = [time for time in times if time > now]
+        return max(min(later, default=now + 1.0), now + _MIN_WAKE)
+
+    # --- commands ----------------------------------------------------------------------
+
+    def submit(self, device_id: int, kind: CommandKind, amps: float, now: float) -> int:
+        """Validate and queue a command; return its ticket. Nothing is queued on an error."""
+        if self.config.listen_only:
+            raise UsageError("the director is listening only; it sends no commands")
+        record = self._records.get(device_id)
+        if record is None or not record.announced:
+            raise DeviceNotFoundError(f"no peripheral {format_id(device_id)}")
+        if kind.v2_only and record.protocol is ProtocolVersion.V1:
+            raise NotApplicableError(f"{kind} needs protocol 2; {record.id_hex} speaks protocol 1")
+        if not record.online:
+            raise NotApplicableError(f"peripheral {record.id_hex} is offline")
+        if kind.carries_amps:
+            amps = self.limits.check(amps, record)
+        else:
+            amps = 0.0
+            if kind is CommandKind.INCREASE_CURRENT:
+                self.limits.check_increase(record.allowed_amps, record)
+        command = PendingCommand(self._next_ticket, kind, device_id, amps)
+        self._next_ticket += 1
+        if not self.link_up:
+            self._fail(command, "link is down")
+        else:
+            self._queues[device_id].append(command)
+            _LOGGER.debug("queued %s %s A for %s", kind, amps, record.id_hex)
+        return command.ticket
+
+    # --- state for the adapter ---------------------------------------------------------
+
+    def drain(self) -> list[Notice]:
+        """The events produced since the last call, in order."""
+        notices, self._notices = self._notices, []
+        return notices
+
+    def record(self, device_id: int) -> PeripheralRecord:
+        """An announced peripheral's record."""
+        record = self._records.get(device_id)
+        if record is None or not record.announced:
+            raise DeviceNotFoundError(f"no peripheral {format_id(device_id)}")
+        return record
+
+    def records(self) -> Iterator[PeripheralRecord]:
+        """Every announced peripheral, by ID."""
+        for device_id in sorted(self._records):
+            record = self._records[device_id]
+            if record.announced:
+                yield record
+
+    def pending(self, device_id: int) -> int:
+        """Commands queued or in flight for a unit."""
+        queue = self._queues.get(device_id)
+        return len(queue) if queue else 0
+
+    # --- private: receiving ------------------------------------------------------------
+
+    def _controller_frame(self, message: Message, now: float) -> None:
+        if message.sender == self.config.controller_id and not self.config.listen_only:
+            # Adapters that echo what they send (and loop://) hand our frames back.
+            self.echoes += 1
+            return
+        if not self.config.listen_only:
+            last = self._other_controllers.get(message.sender)
+            if last is None or now - last >= self.config.lost_after:
+                self._bus_error(
+                    "second_controller",
+                    message.sender,
+                    f"another controller {format_id(message.sender)} is on the bus "
+                    f"(a unit not set to peripheral mode?)",
+                )
+            self._other_controllers[message.sender] = now
+        self._notify(BUS_MESSAGE, message)
+
+    def _collision(self, message: PeripheralLinkReady, now: float) -> None:
+        self._notify(BUS_MESSAGE, message)
+        if self._burst is not None and not self._burst.done:
+            return  # the burst under way will make it pick another ID
+        self._bus_error(
+            "id_collision",
+            message.sender,
+            f"a peripheral announced our own ID {format_id(message.sender)}; "
+            "re-running the start-up burst",
+        )
+        self._restart_burst(now)
+
+    def _discover(self, message: Message, now: float) -> PeripheralRecord | None:
+        if not isinstance(message, PeripheralLinkReady | PeripheralHeartbeat):
+            return None
+        online = sum(1 for record in self._records.values() if record.online)
+        if online >= self.config.max_peripherals:
+            if message.sender not in self._over_capacity:
+                self._over_capacity.add(message.sender)
+                self._bus_error(
+                    "too_many_peripherals",
+                    message.sender,
+                    f"{format_id(message.sender)} ignored: already "
+                    f"{self.config.max_peripherals} peripherals (max_peripherals)",
+                )
+            return None
+        record = PeripheralRecord(message.sender, message.protocol, now)
+        self._records[message.sender] = record
+        self._schedules[message.sender] = PollSchedule(self.config, now)
+        self._queues[message.sender] = deque()
+        _LOGGER.info("discovered peripheral %s", record.id_hex)
+        return record
+
+    def _peripheral_frame(self, record: PeripheralRecord, message: Message, now: float) -> None:
+        if not record.online:
+            record.online = True
+            self._schedules[record.device_id].claim(now)
+            if record.announced:
+                _LOGGER.info("peripheral %s is back", record.id_hex)
+                self._notify(DEVICE_FOUND, DeviceFound(record.id_hex), record.device_id)
+        if isinstance(message, PeripheralLinkReady):
+            if record.sign is not None and message.sign != record.sign:
+                _LOGGER.info("peripheral %s restarted (new sign byte)", record.id_hex)
+            self._schedules[record.device_id].claim(now)
+        notices = record.update(message, now)
+        if not record.announced and (
+            self.config.listen_only or not isinstance(message, PeripheralLinkReady)
+        ):
+            record.announced = True
+            self._notices.append(Notice(NEW_DEVICE, None, record.device_id))
+        if record.announced:
+            self._notices.extend(notices)
+        else:
+            self._notify(BUS_MESSAGE, message)
+        exchange = self._exchange
+        if (
+            exchange is not None
+            and exchange.device_id == record.device_id
+            and exchange.reply is not None
+            and isinstance(message, exchange.reply)
+        ):
+            self._exchange = None
+            if exchange.command is not None:
+                self._command_reply(exchange.command, message, exchange.sent)
+
+    def _command_reply(self, command: PendingCommand, reply: Message, sent: Message) -> None:
+        if command.confirmed_by(reply, sent):
+            self._queues[command.device_id].popleft()
+            record = self._records[command.device_id]
+            if command.kind.carries_amps:
+                record.wanted_amps = command.amps
+            self._notify(
+                COMMAND_CONFIRMED,
+                CommandOutcome(
+                    record.id_hex, command.kind.value, self._amps(command), command.attempts, True
+                ),
+                command.device_id,
+                command.ticket,
+            )
+            return
+        self._attempt_failed(command, "the unit's reply did not reflect it")
+
+    def _attempt_failed(self, command: PendingCommand, reason: str) -> None:
+        if command.attempts > self.config.command_retries:
+            self._queues[command.device_id].popleft()
+            self._fail(command, f"{reason} after {command.attempts} attempts")
+        else:
+            _LOGGER.debug("%s to %04X not confirmed: %s", command.kind, command.device_id, reason)
+
+    def _fail(self, command: PendingCommand, reason: str) -> None:
+        record = self._records.get(command.device_id)
+        if record is not None:
+            record.errors += 1
+        _LOGGER.warning("%s to %04X failed: %s", command.kind, command.device_id, reason)
+        self._notify(
+            COMMAND_FAILED,
+            CommandOutcome(
+                format_id(command.device_id),
+                command.kind.value,
+                self._amps(command),
+                command.attempts,
+                False,
+                reason,
+            ),
+            command.device_id,
+            command.ticket,
+        )
+
+    @staticmethod
+    def _amps(command: PendingCommand) -> float | None:
+        return command.amps if command.kind.carries_amps else None
+
+    def _expire(self, now: float) -> None:
+        for device_id, record in list(self._records.items()):
+            silent = now - record.last_heard
+            if not record.online or silent < self.config.lost_after:
+                continue
+            record.online = False
+            if self._exchange is not None and self._exchange.device_id == device_id:
+                self._exchange = None
+            queue = self._queues[device_id]
+            while queue:
+                self._fail(queue.popleft(), "peripheral lost")
+            if not record.announced:
+                # Announced itself but never answered: forget it.
+                del self._records[device_id], self._schedules[device_id], self._queues[device_id]
+                continue
+            _LOGGER.warning("peripheral %s lost after %.1f s of silence", record.id_hex, silent)
+            self._notify(DEVICE_LOST, DeviceLost(record.id_hex, silent, "silence"), device_id)
+
+    def _timeout(self) -> None:
+        exchange = self._exchange
+        assert exchange is not None
+        self._exchange = None
+        if exchange.device_id is None or exchange.reply is None:
+            return  # a broadcast's listening window
+        record = self._records.get(exchange.device_id)
+        if record is not None:
+            record.timeouts += 1
+        if exchange.command is not None:
+            self._attempt_failed(exchange.command, "no reply")
+
+    # --- private: sending --------------------------------------------------------------
+
+    def _may_transmit(self) -> bool:
+        return self.started and self.link_up and not self.config.listen_only
+
+    def _bus_free_at(self) -> float:
+        return max(self._last_rx, self._tx_end) + self.config.inter_frame_gap
+
+    def _active(self) -> Iterator[tuple[PeripheralRecord, PollSchedule]]:
+        for device_id, record in self._records.items():
+            if record.online:
+                yield record, self._schedules[device_id]
+
+    def _due_times(self) -> Iterator[float]:
+        for record, schedule in self._active():
+            yield schedule.heartbeat_due
+            if schedule.request_allowed:
+                yield schedule.next_request_due()
+            if self._queues[record.device_id]:
+                yield -math.inf  # a command goes out in the next free slot
+        if self._burst is not None:
+            yield self._burst.due
+
+    def _exchange_time(self, length: int = 16) -> float:
+        return (
+            self._frame_time(length + 2) + self.config.reply_timeout + self.config.inter_frame_gap
+        )
+
+    def _frame_time(self, size: int) -> float:
+        return size * _BITS_PER_BYTE / self.config.baudrate
+
+    def _choose(self, now: float) -> Transmission | None:
+        heartbeat_due = [(schedule.heartbeat_due, record) for record, schedule in self._active()]
+        next_heartbeat = min((due for due, _ in heartbeat_due), default=math.inf)
+        if next_heartbeat <= now:
+            record = min(heartbeat_due, key=lambda item: item[0])[1]
+            return self._heartbeat(record, now)
+        for record, _ in self._active():
+            queue = self._queues[record.device_id]
+            if queue:
+                sent = self._command(queue[0], record, now)
+                if sent is not None:
+                    return sent
+        fits = now + self._exchange_time() <= next_heartbeat
+        if not fits:
+            return None
+        burst = self._burst
+        if burst is not None and burst.due <= now:
+            message = burst.next_frame(self.config.controller_id, self.sign)
+            burst.sent(now)
+            # FB E2 asks units to announce: keep the bus quiet for their answers.
+            window = self.config.reply_timeout if isinstance(message, ControllerLinkReady2) else 0
+            return self._transmit(message, None, Purpose.STARTUP, now, window)
+        candidates = [
+            (schedule.request_due[index], record, schedule, index)
+            for record, schedule in self._active()
+            if (index := schedule.due_request(now)) is not None
+        ]
+        if candidates:
+            _, record, schedule, index = min(candidates, key=lambda item: item[0])
+            request = DATA_REQUESTS[index](
+                self.config.controller_id, record.device_id, self._length(record)
+            )
+            schedule.request_sent(index, now)
+            return self._transmit(
+                request,
+                record,
+                Purpose.REQUEST,
+                now,
+                self.config.reply_timeout,
+                reply=_REPLY_TO[type(request)],
+            )
+        return None
+
+    def _heartbeat(self, record: PeripheralRecord, now: float) -> Transmission | None:
+        schedule = self._schedules[record.device_id]
+        queue = self._queues[record.device_id]
+        if queue and queue[0].kind not in _FRAME_COMMANDS:
+            sent = self._command(queue[0], record, now)
+            if sent is not None:
+                return sent
+        command = HeartbeatCommand.NO_CHANGE
+        amps = 0.0
+        if record.state == PeripheralState.STARTING and record.allowed_amps == 0:
+            # The unit asks for an allocation (SPEC §8.4); without a configured maximum it
+            # is given 0 A.
+            command = HeartbeatCommand.ACK_CHARGE_START
+            amps = self.limits.allocation(record, record.wanted_amps)
+        message = ControllerHeartbeat(
+            self.config.controller_id, record.device_id, command, amps, length=self._length(record)
+        )
+        schedule.heartbeat_sent(now)
+        sent = self._transmit(
+            message,
+            record,
+            Purpose.HEARTBEAT,
+            now,
+            self.config.reply_timeout,
+            reply=PeripheralHeartbeat,
+        )
+        if sent is None and command is not HeartbeatCommand.NO_CHANGE:
+            plain = ControllerHeartbeat(
+                self.config.controller_id, record.device_id, length=self._length(record)
+            )
+            sent = self._transmit(
+                plain,
+                record,
+                Purpose.HEARTBEAT,
+                now,
+                self.config.reply_timeout,
+                reply=PeripheralHeartbeat,
+            )
+        return sent
+
+    def _command(
+        self, command: PendingCommand, record: PeripheralRecord, now: float
+    ) -> Transmission | None:
+        command.attempts += 1
+        message = command.message(self.config.controller_id, record.protocol)
+        sent = self._transmit(
+            message,
+            record,
+            Purpose.COMMAND,
+            now,
+            self.config.reply_timeout,
+            reply=command.expected_reply(),
+            command=command,
+        )
+        if sent is None:
+            self._queues[record.device_id].popleft()
+            self._fail(command, "refused by the final safety check")
+            return None
+        if isinstance(message, ControllerHeartbeat):
+            self._schedules[record.device_id].heartbeat_sent(now)
+        return sent
+
+    def _transmit(
+        self,
+        message: Message,
+        record: PeripheralRecord | None,
+        purpose: Purpose,
+        now: float,
+        window: float,
+        *,
+        reply: type[Message] | None = None,
+        command: PendingCommand | None = None,
+    ) -> Transmission | None:
+        """The one path to the wire: the last safety check, then bookkeeping."""
+        try:
+            data = self._guard(message, record)
+        except UsageError as error:
+            _LOGGER.error("refusing to send %r: %s", message, error)
+            return None
+        self.frames_out += 1
+        self._tx_end = now + self._frame_time(len(data))
+        if window > 0:
+            self._exchange = _Exchange(
+                None if record is None else record.device_id,
+                reply,
+                self._tx_end + window,
+                message,
+                command,
+            )
+        return Transmission(message, data, purpose, None if record is None else record.device_id)
+
+    def _guard(self, message: Message, record: PeripheralRecord | None) -> bytes:
+        """Belt and braces: re-check every current against the limits right before sending."""
+        data = encode(message)  # the allow-list (ForbiddenMessageError)
+        if isinstance(message, ControllerHeartbeat):
+            if record is None:
+                raise UsageError("a heartbeat needs a known peripheral")
+            if message.command in _AMPS_COMMANDS:
+                self.limits.check(message.amps, record)
+            elif message.amps != 0:
+                raise UsageError(f"heartbeat command {message.command:02X} carries no current")
+            if message.command == HeartbeatCommand.INCREASE_CURRENT:
+                self.limits.check_increase(record.allowed_amps, record)
+        return data
+
+    def _length(self, record: PeripheralRecord) -> int:
+        return 14 if record.protocol is ProtocolVersion.V1 else 16
+
+    def _restart_burst(self, now: float) -> None:
+        self._burst = None if self.config.listen_only else StartupBurst(self.config, now)
+
+    # --- private: events ---------------------------------------------------------------
+
+    def _notify(
+        self,
+        event: str,
+        payload: object,
+        device_id: int | None = None,
+        ticket: int | None = None,
+    ) -> None:
+        self._notices.append(Notice(event, payload, device_id, ticket))
+
+    def _bus_error(self, kind: str, device_id: int, message: str) -> None:
+        self.bus_errors += 1
+        _LOGGER.error("bus error (%s): %s", kind, message)
+        self._notify(BUS_ERROR, BusError(kind, format_id(device_id), message))
+
+
+_FRAME_COMMANDS = frozenset({CommandKind.OPEN_CONTACTORS, CommandKind.CLOSE_CONTACTORS})
+_AMPS_COMMANDS = frozenset(
+    {
+        HeartbeatCommand.SET_DEFAULT_CURRENT,
+        HeartbeatCommand.ACK_CHARGE_START,
+        HeartbeatCommand.SET_SESSION_CURRENT,
+    }
+)

@@ -1,0 +1,115 @@
+"""Current validation: the one gate every outgoing current passes (SPEC §8.4).
+
+A current is legal when it is 0, or a whole number of amperes between the protocol minimum
+(6 A v2, 5 A v1) and the lowest ceiling: the configured per-unit maximum, the unit's advertised
+maximum (its ``FD E2``), and a capacity-sharing grant when one is set for the unit. With no
+configured maximum only 0 A is legal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..exceptions import CurrentLimitError
+from .codes import ProtocolVersion
+
+#: Lowest non-zero current per protocol version (SPEC §5).
+MINIMUM_AMPS = {ProtocolVersion.V1: 5.0, ProtocolVersion.V2: 6.0}
+#: What an increase command adds (SPEC §3.4, command 06).
+INCREASE_STEP = 2.0
+
+
+class LimitSubject(Protocol):
+    """What the limits need to know about a unit."""
+
+    @property
+    def device_id(self) -> int: ...
+
+    @property
+    def protocol(self) -> ProtocolVersion: ...
+
+    @property
+    def advertised_max(self) -> float | None: ...
+
+
+@dataclass(slots=True)
+class CurrentLimits:
+    """Ceilings on the current a unit may be given.
+
+    ``grants`` is the capacity-sharing hook: a per-unit ceiling set with :meth:`set_grant`
+    that joins the other two.
+    """
+
+    max_current: float | None = None
+    grants: dict[int, float] = field(default_factory=dict)
+
+    def set_grant(self, device_id: int, amps: float | None) -> None:
+        """Set (or with ``None`` remove) a capacity-sharing ceiling for one unit."""
+        if amps is None:
+            self.grants.pop(device_id, None)
+            return
+        if not math.isfinite(amps) or amps < 0:
+            raise CurrentLimitError(f"grant {amps!r} A must be a finite current >= 0")
+        self.grants[device_id] = float(amps)
+
+    def ceiling(self, device: LimitSubject) -> float:
+        """The highest current the unit may be given; 0 without a configured maximum."""
+        if self.max_current is None:
+            return 0.0
+        ceiling = self.max_current
+        if device.advertised_max is not None:
+            ceiling = min(ceiling, device.advertised_max)
+        grant = self.grants.get(device.device_id)
+        if grant is not None:
+            ceiling = min(ceiling, grant)
+        return ceiling
+
+    def minimum(self, device: LimitSubject) -> float:
+        """The lowest non-zero current for the unit's protocol version."""
+        return MINIMUM_AMPS[device.protocol]
+
+    def check(self, amps: float, device: LimitSubject) -> float:
+        """Return ``amps`` as a float if it may be sent to ``device``; else raise."""
+        if isinstance(amps, bool) or not isinstance(amps, int | float):
+            raise CurrentLimitError(f"amps must be a number, not {amps!r}")
+        if not math.isfinite(amps) or amps < 0:
+            raise CurrentLimitError(f"{amps!r} A is not a current")
+        if amps != int(amps):
+            raise CurrentLimitError(f"{amps} A: only whole amperes are sent")
+        if amps == 0:
+            return 0.0
+        if self.max_current is None:
+            raise CurrentLimitError(
+                f"{amps} A refused: no maximum current is configured, so only 0 A may be sent"
+            )
+        minimum = self.minimum(device)
+        if amps < minimum:
+            raise CurrentLimitError(
+                f"{amps} A is below the protocol-{int(device.protocol)} minimum of {minimum} A"
+            )
+        ceiling = self.ceiling(device)
+        if amps > ceiling:
+            raise CurrentLimitError(f"{amps} A is above this unit's limit of {ceiling} A")
+        return float(amps)
+
+    def check_increase(self, allowed_amps: float | None, device: LimitSubject) -> None:
+        """An increase adds 2 A to what the unit reports; refuse it past the ceiling."""
+        if self.max_current is None:
+            raise CurrentLimitError("increase refused: no maximum current is configured")
+        if allowed_amps is None:
+            raise CurrentLimitError("increase refused: the unit has not reported its current yet")
+        ceiling = self.ceiling(device)
+        if allowed_amps + INCREASE_STEP > ceiling:
+            raise CurrentLimitError(
+                f"increase refused: {allowed_amps} A + {INCREASE_STEP} A exceeds the limit "
+                f"of {ceiling} A"
+            )
+
+    def allocation(self, device: LimitSubject, wanted: float | None = None) -> float:
+        """The current to grant a unit that asks for one: whole amps, 0 if below the minimum."""
+        amps = float(math.floor(self.ceiling(device)))
+        if wanted is not None:
+            amps = min(amps, float(math.floor(wanted)))
+        return amps if amps >= self.minimum(device) else 0.0
