@@ -50,7 +50,6 @@ from .device import Notice, PeripheralRecord
 from .limits import CurrentLimits
 from .messages import (
     ControllerHeartbeat,
-    ControllerLinkReady2,
     DataRequest,
     Message,
     MeterReply,
@@ -494,16 +493,17 @@ class BusController:
                 sent = self._command(queue[0], record, now)
                 if sent is not None:
                     return sent
-        fits = now + self._exchange_time() <= next_heartbeat
-        if not fits:
-            return None
+        # The burst and data requests only take the bus if they hand it back in time for
+        # the next heartbeat.
         burst = self._burst
         if burst is not None and burst.due <= now:
-            message = burst.next_frame(self.config.controller_id, self.sign)
-            burst.sent(now)
-            # FB E2 asks units to announce: keep the bus quiet for their answers.
-            window = self.config.reply_timeout if isinstance(message, ControllerLinkReady2) else 0
-            return self._transmit(message, None, Purpose.STARTUP, now, window)
+            window = burst.window(self.config.reply_timeout)
+            if now + self._frame_time(18) + window + self.config.inter_frame_gap <= next_heartbeat:
+                message = burst.next_frame(self.config.controller_id, self.sign)
+                burst.sent(now)
+                return self._transmit(message, None, Purpose.STARTUP, now, window)
+        if now + self._exchange_time() > next_heartbeat:
+            return None
         candidates = [
             (schedule.request_due[index], record, schedule, index)
             for record, schedule in self._active()

@@ -64,6 +64,10 @@ class StartupBurst:
             return ControllerLinkReady1(controller_id, sign)
         return ControllerLinkReady2(controller_id, sign)
 
+    def window(self, reply_timeout: float) -> float:
+        """How long the due frame holds the bus: ``FB E2`` asks units to answer."""
+        return 0.0 if self._remaining_e1 else reply_timeout
+
     def sent(self, now: float) -> None:
         """The due frame went out at ``now``."""
         if self._remaining_e1:
@@ -73,7 +77,7 @@ class StartupBurst:
         else:
             self._remaining_e2 -= 1
             interval = self._e2_interval
-        self.due = math.inf if self.done else now + interval
+        self.due = math.inf if self.done else _next_due(self.due, now, interval)
 
 
 class PollSchedule:
