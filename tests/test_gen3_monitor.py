@@ -192,7 +192,7 @@ async def test_every_endpoint_reads_into_its_model(watched: Any) -> None:
     assert unit.version is not None
     assert unit.wifi_status is not None
     assert unit.serial_number == unit.version.serial_number
-    with pytest.raises(ValueError, match="update"):
+    with pytest.raises(ConfigurationError, match="update"):
         await unit.fetch("update")
 
 

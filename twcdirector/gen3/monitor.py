@@ -87,8 +87,10 @@ def create_session() -> aiohttp.ClientSession:
 class Gen3Unit(SafeEmitter):
     """One Gen 3 Wall Connector: its events, its last good readings, its health.
 
-    Created by :meth:`Gen3Monitor.add_unit`. ``device_id`` is the ``host[:port]`` the user
-    gave (stable); the serial number is :attr:`serial_number` once version has been read.
+    Usually made by :meth:`Gen3Monitor.add_unit`, which shares one session and one request
+    at a time between its units; a unit made alone has its own session (:meth:`close` it).
+    ``device_id`` is the ``host[:port]`` the user gave (stable); the serial number is
+    :attr:`serial_number` once version has been read.
     """
 
     generation = 3
@@ -123,7 +125,10 @@ class Gen3Unit(SafeEmitter):
         Raises :class:`Gen3TimeoutError`, :class:`Gen3ConnectionError` or
         :class:`Gen3ResponseError`; the failure is also emitted as ``GEN3_ERROR``.
         """
-        endpoint = Endpoint(endpoint)
+        try:
+            endpoint = Endpoint(endpoint)
+        except ValueError:
+            raise ConfigurationError(f"{endpoint!r} is not one of the four endpoints") from None
         async with self._http.lock:
             result = await self._request(endpoint)
         now = self._clock()
