@@ -342,6 +342,7 @@ class MemoryBus:
         #: Refuse this many opens (the port has vanished).
         self.fail_opens = 0
         self._replies = 0
+        self._busy_until = 0.0
         self._rng = random.Random(7)
         self._handles: list[asyncio.TimerHandle] = []
 
@@ -410,8 +411,14 @@ class MemoryBus:
             garbage = bytes(self._rng.choice((0x00, 0x11, 0xFE, 0xFF, 0x7C)) for _ in range(3))
             data = garbage + data + b"\xfe"
         if self.behaviour.byte_at_a_time:
+            # Units wait for a quiet bus too: one frame's bytes never interleave another's.
+            now = asyncio.get_running_loop().time()
+            start = max(now, self._busy_until)
+            self._busy_until = start + len(data) * BYTE_TIME
             for index, byte in enumerate(data):
-                self._later(index * BYTE_TIME, lambda byte=byte: link.feed(bytes((byte,))))
+                self._later(
+                    start - now + index * BYTE_TIME, lambda byte=byte: link.feed(bytes((byte,)))
+                )
         else:
             link.feed(data)
 

@@ -232,7 +232,7 @@ class BusController:
             else:
                 free = self._bus_free_at()
                 times.extend(max(due, free) for due in self._due_times())
-        later = [time for time in times if time > now]
+        later = [time for time in times if now < time < math.inf]
         return max(min(later, default=now + 1.0), now + _MIN_WAKE)
 
     # --- commands ----------------------------------------------------------------------
@@ -422,9 +422,10 @@ class BusController:
 
     def _expire(self, now: float) -> None:
         for device_id, record in list(self._records.items()):
-            silent = now - record.last_heard
-            if not record.online or silent < self.config.lost_after:
+            # The same sum as in next_wakeup, so waking at that time finds it expired.
+            if not record.online or now < record.last_heard + self.config.lost_after:
                 continue
+            silent = now - record.last_heard
             record.online = False
             if self._exchange is not None and self._exchange.device_id == device_id:
                 self._exchange = None
