@@ -163,6 +163,8 @@ class CoreBus:
         self.reply_delay = reply_delay
         self.now = start
         self.drop = drop
+        #: Called with (now, transmission) as each frame goes out.
+        self.on_send: Callable[[float, Transmission], None] | None = None
         #: (time, transmission) for every frame the core wrote.
         self.wire: list[tuple[float, Transmission]] = []
         #: (time, message) for every frame a peripheral sent.
@@ -228,6 +230,8 @@ class CoreBus:
 
     def _send(self, transmission: Transmission) -> None:
         self.wire.append((self.now, transmission))
+        if self.on_send is not None:
+            self.on_send(self.now, transmission)
         message = decode_frame(transmission.data)
         end = self.now + len(transmission.data) * BYTE_TIME
         for peripheral in self.peripherals:
