@@ -1,0 +1,223 @@
+"""``python3 -m twcdirector``: the director without a screen, one JSON line per event.
+
+Each line has ``time`` (UTC, ISO 8601), ``event``, ``device`` (4-digit hex ID or null) and
+``data`` (the payload's fields). Decoded frames are reported under their command name
+(``TWC_STATUS``, ``TWC_METER`` …). Ctrl-C or SIGTERM stop it gracefully (exit 0); a bad port
+or option prints one line on stderr and exits with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import datetime
+import enum
+import json
+import logging
+import math
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import IO, Any, NoReturn
+
+from . import events
+from .director import Director, Peripheral
+from .exceptions import ConfigurationError, LinkError
+from .protocol import Message
+from .protocol.config import DirectorConfig
+from .transport import LinkFactory
+
+_LOGGER = logging.getLogger(__name__)
+
+PROG = "python3 -m twcdirector"
+EXIT_USAGE = 2
+
+_DIRECTOR_EVENTS = (
+    events.NEW_DEVICE,
+    events.FRAMING_ERROR,
+    events.LINK_LOST,
+    events.LINK_RESTORED,
+    events.BUS_ERROR,
+    events.BUS_MESSAGE,
+)
+_DEVICE_EVENTS = (
+    events.ALL_COMMANDS,
+    events.CAR_CONNECTED,
+    events.DEVICE_LOST,
+    events.DEVICE_FOUND,
+    events.COMMAND_CONFIRMED,
+    events.COMMAND_FAILED,
+    events.STATE_CHANGED,
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors on one line, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _hex_id(text: str) -> int:
+    try:
+        return int(text, 16)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a hex ID: {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = _Parser(prog=PROG, description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--port", required=True, help="serial port or pyserial URL (rfc2217://, socket://, loop://)"
+    )
+    parser.add_argument(
+        "--listen-only", action="store_true", help="decode and report, never transmit a byte"
+    )
+    parser.add_argument(
+        "--max-current",
+        type=float,
+        metavar="A",
+        help="per-unit maximum current; without it only 0 A is ever sent",
+    )
+    parser.add_argument(
+        "--controller-id", type=_hex_id, metavar="HEX", help="our ID on the bus (default F00D)"
+    )
+    parser.add_argument(
+        "--fail-safe", action="store_true", help="on stop, set every unit's session current to 0 A"
+    )
+    parser.add_argument("--verbose", "-v", action="count", default=0, help="log to stderr")
+    return parser
+
+
+def config_from(args: argparse.Namespace) -> DirectorConfig:
+    """The options as a config; raises ConfigurationError."""
+    options: dict[str, Any] = {"listen_only": args.listen_only, "fail_safe": args.fail_safe}
+    if args.max_current is not None:
+        options["max_current"] = args.max_current
+    if args.controller_id is not None:
+        options["controller_id"] = args.controller_id
+    return DirectorConfig(**options)
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-ready copy of a payload: dataclasses as dicts, enums by name, bytes as hex."""
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        data = {
+            field.name: jsonable(getattr(value, field.name))
+            for field in dataclasses.fields(value)
+            if not isinstance(getattr(value, field.name), Peripheral)
+        }
+        if isinstance(value, Message):
+            data = {"type": type(value).__name__, **data}
+        return data
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    return str(value)
+
+
+def event_line(event: str, device: str | None, payload: Any) -> str:
+    """One JSON line for one event."""
+    if event == events.ALL_COMMANDS and isinstance(payload, Message):
+        event = payload.command_name
+    if device is None and isinstance(getattr(payload, "device_id", None), str):
+        device = payload.device_id  # director-level events about one unit (new, bus error)
+    record = {
+        "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"),
+        "event": event,
+        "device": device,
+        "data": jsonable(payload),
+    }
+    return json.dumps(record, separators=(",", ":"))
+
+
+class JsonPrinter:
+    """Subscribes to every event of a director and its peripherals; prints JSON lines."""
+
+    def __init__(self, director: Director, out: IO[str]) -> None:
+        self._out = out
+        for name in _DIRECTOR_EVENTS:
+            director.on(name, self._handler(name, None))
+        director.on(events.NEW_DEVICE, self._watch)
+
+    def _watch(self, new: events.NewDevice) -> None:
+        device = new.device
+        assert isinstance(device, Peripheral)
+        for name in _DEVICE_EVENTS:
+            device.on(name, self._handler(name, device.id_hex))
+
+    def _handler(self, name: str, device: str | None) -> Callable[[Any], None]:
+        def handler(payload: Any) -> None:
+            self.print(name, device, payload)
+
+        return handler
+
+    def print(self, name: str, device: str | None, payload: Any) -> None:
+        self._out.write(event_line(name, device, payload) + "\n")
+        self._out.flush()
+
+
+async def run(
+    port: str,
+    config: DirectorConfig,
+    *,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+    link_factory: LinkFactory | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Run until ``stop`` is set or SIGINT/SIGTERM; return the exit code."""
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    stop = stop if stop is not None else asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+            handled.append(signum)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread, or not a Unix loop
+    director = Director(port, config, link_factory=link_factory)
+    JsonPrinter(director, out)
+    try:
+        try:
+            await director.start()
+        except LinkError as error:
+            err.write(f"{PROG}: error: {error}\n")
+            return EXIT_USAGE
+        await stop.wait()
+        return 0
+    finally:
+        await director.close()
+        for signum in handled:
+            loop.remove_signal_handler(signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from(args)
+    except ConfigurationError as error:
+        parser.error(str(error))
+    if args.verbose:
+        level = logging.INFO if args.verbose == 1 else logging.DEBUG
+        logging.basicConfig(
+            level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+        )
+    return asyncio.run(run(args.port, config))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
