@@ -39,6 +39,7 @@ from twcdirector.protocol import (
     PeripheralLinkReady,
     PeripheralState,
     ProtocolVersion,
+    decode_frame,
     encode,
     encode_reply,
 )
@@ -566,3 +567,36 @@ def test_measured_cadence_on_the_asyncio_director() -> None:
     assert measured["heartbeat_max"] <= 1.35
     assert measured["request"] == pytest.approx(11.8, abs=0.15)
     assert measured["reply_timeout"] == pytest.approx(0.25, abs=0.002)
+
+
+@pytest.mark.parametrize("behaviour", [{}, {"noise": True, "byte_at_a_time": True}])
+def test_on_frame_reports_exact_raw_frames_both_ways(behaviour: dict[str, Any]) -> None:
+    async def main() -> None:
+        bus = MemoryBus([FakePeripheral(0x1839)], **behaviour)
+        seen: list[tuple[str, bytes, Message | None]] = []
+        d = director(bus)
+        unsubscribe = d.on_frame(lambda *frame: seen.append(frame))
+        d.on_frame(lambda *frame: 1 / 0)  # a failing callback changes nothing
+        async with d:
+            await asyncio.sleep(10)
+            bad = bytearray(encode_reply(PeripheralLinkReady(0x2222, 1, 32.0)))
+            bad[-2] ^= 0x01
+            bus.inject(bytes(bad))
+            await asyncio.sleep(1)
+            unsubscribe()
+            count = len(seen)
+            await asyncio.sleep(2)
+            assert len(seen) == count
+        tx = [(raw, message) for direction, raw, message in seen if direction == "tx"]
+        assert [raw for raw, _ in tx] == [data for _, data in bus.wire][: len(tx)]
+        assert all(decode_frame(raw) == message for raw, message in tx)
+        rx = [(raw, message) for direction, raw, message in seen if direction == "rx"]
+        decoded = [(raw, message) for raw, message in rx if message is not None]
+        assert len(decoded) > 10
+        for raw, message in decoded:
+            assert raw[:1] == raw[-1:] == b"\xc0"
+            assert decode_frame(raw) == message
+        assert [raw for raw, message in rx if message is None] == [bytes(bad)]
+        bus.close()
+
+    run_virtual(main)

@@ -29,9 +29,10 @@ from .exceptions import CommandFailedError, FramingError, LinkError, UsageError
 from .protocol.commands import CommandKind
 from .protocol.config import DirectorConfig
 from .protocol.controller import BusController
-from .protocol.decoder import FrameDecoder
+from .protocol.decoder import MAX_RAW_FRAME, FrameDecoder
 from .protocol.device import Notice
 from .protocol.limits import CurrentLimits
+from .protocol.messages import Message
 from .protocol.snapshot import DirectorSnapshot, PeripheralSnapshot
 from .transport import Link, LinkFactory, open_serial_link
 
@@ -39,6 +40,13 @@ _LOGGER = logging.getLogger(__name__)
 
 #: How long close() lets the frame in flight finish before it cancels the bus task.
 _STOP_TIMEOUT = 5.0
+_END = b"\xc0"
+#: Raw bytes kept for on_frame while a frame is open (the longest legal frame fits).
+_MAX_SEGMENT = MAX_RAW_FRAME + 1
+
+#: ``callback(direction, raw, message)``: direction ``"tx"`` or ``"rx"``; message ``None``
+#: for a frame that failed to decode.
+FrameCallback = Callable[[str, bytes, "Message | None"], None]
 
 
 class Peripheral(SafeEmitter):
@@ -129,6 +137,9 @@ class Director(SafeEmitter):
         self._clock = clock
         self._core = BusController(self.config)
         self._decoder = FrameDecoder(on_error=self._on_framing_error)
+        self._segment = b""
+        self._errors: list[FramingError] = []
+        self._frame_callbacks: list[FrameCallback] = []
         self._peripherals: dict[int, Peripheral] = {}
         self._futures: dict[int, asyncio.Future[None]] = {}
         self._link: Link | None = None
@@ -157,6 +168,19 @@ class Director(SafeEmitter):
     def link_up(self) -> bool:
         """The serial link is open."""
         return self._link is not None and self._lost is None
+
+    def on_frame(self, callback: FrameCallback) -> Callable[[], None]:
+        """Call ``callback(direction, raw, message)`` for every frame: ``"tx"`` with the wire
+        bytes we wrote, ``"rx"`` with the bytes of each frame heard (``C0`` to ``C0``) and
+        its message, or ``None`` when it failed to decode. Returns an unsubscribe function.
+        A callback that raises is logged and ignored."""
+        self._frame_callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._frame_callbacks.remove(callback)
+
+        return unsubscribe
 
     def peripheral(self, device_id: int) -> Peripheral:
         """The peripheral with that ID; :class:`DeviceNotFoundError` if none."""
@@ -256,8 +280,21 @@ class Director(SafeEmitter):
     def _on_data(self, data: bytes) -> None:
         now = self._now()
         self._core.heard(now)
-        for message in self._decoder.feed(data):
-            self._core.receive(message, now)
+        # Feed the decoder up to each C0 in turn: a frame only closes at a C0, so each piece
+        # yields at most one frame, and its raw bytes are known exactly for on_frame.
+        start = 0
+        while start < len(data):
+            end = data.find(_END, start)
+            piece = data[start:] if end < 0 else data[start : end + 1]
+            start += len(piece)
+            raw = _END + self._segment + piece if end >= 0 else b""
+            for message in self._decoder.feed(piece):
+                self._frame("rx", raw, message)
+                self._core.receive(message, now)
+            for error in self._errors:
+                self._frame("rx", raw or error.data, None)
+            self._errors.clear()
+            self._segment = b"" if end >= 0 else (self._segment + piece)[-_MAX_SEGMENT:]
         self._dispatch()
         self._wake.set()
 
@@ -268,7 +305,15 @@ class Director(SafeEmitter):
 
     def _on_framing_error(self, error: FramingError) -> None:
         _LOGGER.debug("framing error: %s", error)
+        self._errors.append(error)
         self._core.framing_error(error)
+
+    def _frame(self, direction: str, raw: bytes, message: Message | None) -> None:
+        for callback in list(self._frame_callbacks):
+            try:
+                callback(direction, raw, message)
+            except Exception:
+                _LOGGER.exception("frame callback %r raised", callback)
 
     # --- the bus task ------------------------------------------------------------------
 
@@ -283,6 +328,7 @@ class Director(SafeEmitter):
         )
         self._lost = None
         self._decoder.reset()
+        self._segment = b""
         return link
 
     async def _run(self) -> None:
@@ -310,6 +356,7 @@ class Director(SafeEmitter):
             transmission = self._core.poll(now)
             self._dispatch()
             if transmission is not None:
+                self._frame("tx", transmission.data, transmission.message)
                 try:
                     await link.write(transmission.data)
                 except LinkError as error:
