@@ -17,6 +17,21 @@ from twcdirector.transport import TRACE, SerialLink, open_serial_link
 FRAME = encode(ControllerHeartbeat(0xF00D, 0x1839))
 
 
+class Received(bytearray):
+    """Bytes a TCP peer got, with an event to wait on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = asyncio.Event()
+
+    async def wait_for(self, size: int) -> bytes:
+        async with asyncio.timeout(10):
+            while len(self) < size:
+                self.arrived.clear()
+                await self.arrived.wait()
+        return bytes(self)
+
+
 class Listener:
     def __init__(self) -> None:
         self.data = bytearray()
@@ -75,15 +90,16 @@ async def test_a_port_that_cannot_be_opened_raises_link_error(port: str) -> None
 
 
 @contextlib.asynccontextmanager
-async def tcp_peer() -> AsyncIterator[tuple[str, asyncio.Queue[asyncio.StreamWriter], bytearray]]:
+async def tcp_peer() -> AsyncIterator[tuple[str, asyncio.Queue[asyncio.StreamWriter], Received]]:
     writers: asyncio.Queue[asyncio.StreamWriter] = asyncio.Queue()
-    received = bytearray()
+    received = Received()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await writers.put(writer)
         try:
             while data := await reader.read(100):
                 received.extend(data)
+                received.arrived.set()
         finally:
             writer.close()
 
@@ -106,10 +122,7 @@ async def test_socket_url_carries_bytes_both_ways_and_reports_the_peer_going_awa
         peer.write(b"\xc0\x01\x02\xc0")
         await peer.drain()
         assert await listener.wait_for(4) == b"\xc0\x01\x02\xc0"
-        async with asyncio.timeout(10):
-            while len(received) < len(FRAME):
-                await asyncio.sleep(0.01)
-        assert bytes(received) == FRAME
+        assert await received.wait_for(len(FRAME)) == FRAME
         peer.close()
         await peer.wait_closed()
         error = await listener.wait_lost()
@@ -152,7 +165,4 @@ async def test_close_flushes_what_was_written() -> None:
         for _ in range(20):
             await link.write(FRAME)
         await link.close()
-        async with asyncio.timeout(10):
-            while len(received) < 20 * len(FRAME):
-                await asyncio.sleep(0.01)
-        assert bytes(received) == FRAME * 20
+        assert await received.wait_for(20 * len(FRAME)) == FRAME * 20
