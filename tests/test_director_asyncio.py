@@ -462,7 +462,10 @@ def test_start_raises_link_error_when_the_port_cannot_be_opened() -> None:
         d = director(bus)
         with pytest.raises(LinkError):
             await d.start()
+        await d.start()  # the port is back: a second try works
+        assert d.link_up
         await d.close()
+        bus.close()
 
     run_virtual(main)
 

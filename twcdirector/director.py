@@ -215,7 +215,11 @@ class Director(SafeEmitter):
         loop = asyncio.get_running_loop()
         if self._clock is None:
             self._clock = loop.time
-        self._link = await self._open()
+        try:
+            self._link = await self._open()
+        except LinkError:
+            self._started = False  # the caller may try again
+            raise
         sign = self.config.sign if self.config.sign is not None else random.randint(1, 254)
         self._core.start(self._now(), sign)
         _LOGGER.info(
