@@ -169,6 +169,8 @@ class CoreBus:
         self.wire: list[tuple[float, Transmission]] = []
         #: (time, message) for every frame a peripheral sent.
         self.replies: list[tuple[float, Message]] = []
+        #: (time, message) for every frame the core was given (replies and injected ones).
+        self.heard: list[tuple[float, Message]] = []
         self.notices: list[Any] = []
         self.decoder = FrameDecoder(on_error=core.framing_error)
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
@@ -247,6 +249,7 @@ class CoreBus:
     def _hear(self, data: bytes) -> None:
         self.core.heard(self.now)
         for message in self.decoder.feed(data):
+            self.heard.append((self.now, message))
             self.core.receive(message, self.now)
         self.notices.extend(self.core.drain())
 

@@ -652,3 +652,15 @@ def test_vin_reply_without_car_keeps_state() -> None:
     record = harness.core.record(0x1839)
     for notice in record.update(VinHighReply(0x1839, ""), harness.now):
         assert notice.event != events.CAR_CONNECTED
+
+
+def test_a_reannounce_moves_the_advertised_ceiling_both_ways() -> None:
+    unit = FakePeripheral(0x1839, max_amps=16.0)
+    harness = ready(unit, max_current=40.0)
+    harness.inject(PeripheralLinkReady(0x1839, unit.sign, 32.0))
+    harness.core.submit(0x1839, CommandKind.SET_DEFAULT_CURRENT, 32, harness.now)
+    # Queued at 32 A; the unit then says it is rated 16 A: the wire check refuses the frame.
+    harness.inject(PeripheralLinkReady(0x1839, unit.sign, 16.0))
+    harness.run_for(3)
+    assert [m for _, m in harness.sent(ControllerHeartbeat, to=0x1839) if m.amps > 16] == []
+    assert "safety" in harness.events(events.COMMAND_FAILED)[0].payload.reason
