@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from tests.director_fakes import FakePeripheral, MemoryBus, run_virtual
-from twcdirector.__main__ import build_parser, config_from, event_line, main, run
+from twcdirector.__main__ import build_parser, config_from, main, run
+from twcdirector.jsonlog import event_line
 from twcdirector.protocol import FrameDecoder, PeripheralHeartbeat, encode_reply
 from twcdirector.protocol.config import DirectorConfig
 

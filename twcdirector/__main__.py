@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
-import datetime
-import enum
-import json
 import logging
-import math
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -24,7 +19,7 @@ from typing import IO, Any, NoReturn
 from . import events
 from .director import Director, Peripheral
 from .exceptions import ConfigurationError, LinkError
-from .protocol import Message
+from .jsonlog import event_line
 from .protocol.config import DirectorConfig
 from .transport import LinkFactory
 
@@ -99,45 +94,6 @@ def config_from(args: argparse.Namespace) -> DirectorConfig:
     if args.controller_id is not None:
         options["controller_id"] = args.controller_id
     return DirectorConfig(**options)
-
-
-def jsonable(value: Any) -> Any:
-    """A JSON-ready copy of a payload: dataclasses as dicts, enums by name, bytes as hex."""
-    if isinstance(value, enum.Enum):
-        return value.name
-    if isinstance(value, bool | int | str) or value is None:
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, bytes | bytearray):
-        return value.hex()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        data = {
-            field.name: jsonable(getattr(value, field.name))
-            for field in dataclasses.fields(value)
-            if not isinstance(getattr(value, field.name), Peripheral)
-        }
-        if isinstance(value, Message):
-            data = {"type": type(value).__name__, **data}
-        return data
-    if isinstance(value, list | tuple):
-        return [jsonable(item) for item in value]
-    return str(value)
-
-
-def event_line(event: str, device: str | None, payload: Any) -> str:
-    """One JSON line for one event."""
-    if event == events.ALL_COMMANDS and isinstance(payload, Message):
-        event = payload.command_name
-    if device is None and isinstance(getattr(payload, "device_id", None), str):
-        device = payload.device_id  # director-level events about one unit (new, bus error)
-    record = {
-        "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"),
-        "event": event,
-        "device": device,
-        "data": jsonable(payload),
-    }
-    return json.dumps(record, separators=(",", ":"))
 
 
 class JsonPrinter:
