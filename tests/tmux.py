@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +23,11 @@ class TmuxSession:
     def __init__(self, command: Sequence[str], width: int = 160, height: int = 40) -> None:
         assert TMUX is not None
         self.name = f"twc-{uuid.uuid4().hex[:8]}"
+        # The shell records the exit code itself: tmux's pane_dead_status is not always set.
+        handle, path = tempfile.mkstemp(prefix="tmux-status-")
+        os.close(handle)
+        self._status = Path(path)
+        shell = f"{' '.join(_quote(part) for part in command)}; echo $? > {_quote(path)}"
         self._run(
             "new-session",
             "-d",
@@ -29,10 +37,9 @@ class TmuxSession:
             str(width),
             "-y",
             str(height),
-            # Keep the pane after exit so the exit status can be read.
             "-e",
             "TERM=xterm-256color",
-            " ".join(_quote(part) for part in command),
+            shell,
         )
         self._run("set-option", "-t", self.name, "remain-on-exit", "on")
 
@@ -45,6 +52,10 @@ class TmuxSession:
         """The visible screen as text."""
         return self._run("capture-pane", "-p", "-t", self.name)
 
+    def capture_escapes(self) -> str:
+        """The visible screen with its colour and attribute escape sequences."""
+        return self._run("capture-pane", "-p", "-e", "-t", self.name)
+
     def send(self, *keys: str) -> None:
         """Type keys (tmux key names such as ``Down``, ``C-c``, or literal text)."""
         self._run("send-keys", "-t", self.name, *keys)
@@ -55,9 +66,8 @@ class TmuxSession:
 
     def exit_status(self) -> int | None:
         """The program's exit code once it ended, else None."""
-        out = self._run("list-panes", "-t", self.name, "-F", "#{pane_dead} #{pane_dead_status}")
-        dead, _, status = out.strip().partition(" ")
-        return int(status) if dead == "1" else None
+        text = self._status.read_text(encoding="utf-8").strip()
+        return int(text) if text else None
 
     def wait_for(
         self, predicate: Callable[[str], bool], timeout: float = 20.0, what: str = ""
@@ -87,6 +97,7 @@ class TmuxSession:
         subprocess.run(
             [TMUX or "tmux", "kill-session", "-t", self.name], check=False, capture_output=True
         )
+        self._status.unlink(missing_ok=True)
 
 
 def _quote(part: str) -> str:

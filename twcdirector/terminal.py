@@ -1,0 +1,90 @@
+"""The curses adapter: paints a :class:`~twcdirector.screen.Screen` and reads keys.
+
+Everything shown is decided by :func:`twcdirector.screen.render`; this module only talks to
+curses, so the rest of the utility is testable without a terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import curses
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from .screen import Screen
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Keys as the key handler sees them: one character, or a name for special keys.
+UP = "UP"
+DOWN = "DOWN"
+RESIZE = "RESIZE"
+_SPECIAL = {curses.KEY_UP: UP, curses.KEY_DOWN: DOWN, curses.KEY_RESIZE: RESIZE}
+
+
+@contextmanager
+def curses_screen() -> Iterator[curses.window]:
+    """Take over the terminal; always give it back as it was, even on an error."""
+    stdscr = curses.initscr()
+    try:
+        curses.noecho()
+        curses.cbreak()  # cbreak, not raw: Ctrl-C still raises SIGINT for a graceful stop
+        stdscr.keypad(True)
+        stdscr.nodelay(True)
+        with contextlib.suppress(curses.error):  # some terminals cannot hide the cursor
+            curses.curs_set(0)
+        yield stdscr
+    finally:
+        stdscr.keypad(False)
+        curses.nocbreak()
+        curses.echo()
+        curses.endwin()
+
+
+def read_keys(stdscr: curses.window) -> list[str]:
+    """Every key waiting, without blocking."""
+    keys: list[str] = []
+    while True:
+        try:
+            code = stdscr.get_wch()
+        except curses.error:
+            return keys
+        if isinstance(code, str):
+            keys.append(code)
+        elif code in _SPECIAL:
+            keys.append(_SPECIAL[code])
+
+
+def _follow_terminal_size(stdscr: curses.window) -> None:
+    """Resize curses to the terminal's real size.
+
+    Asked of the terminal itself on every paint, so a resize is never missed even when the
+    SIGWINCH that ncurses relies on arrives while no key is being read.
+    """
+    try:
+        size = os.get_terminal_size(sys.__stdout__.fileno() if sys.__stdout__ else 1)
+    except OSError:
+        return
+    if (size.lines, size.columns) != stdscr.getmaxyx():
+        curses.resizeterm(size.lines, size.columns)
+
+
+def paint(stdscr: curses.window, draw: Callable[[int, int], Screen]) -> None:
+    """Draw the screen for the terminal's present size."""
+    _follow_terminal_size(stdscr)
+    height, width = stdscr.getmaxyx()
+    screen = draw(width, height)
+    stdscr.erase()
+    for row, line in enumerate(screen.lines[:height]):
+        attribute = curses.A_REVERSE if row == screen.highlight else curses.A_NORMAL
+        # The bottom-right cell cannot be written without scrolling: stop one short there.
+        text = line[: width - 1] if row == height - 1 else line[:width]
+        try:
+            stdscr.addstr(row, 0, text.ljust(width - 1 if row == height - 1 else width), attribute)
+        except curses.error:
+            _LOGGER.debug("could not draw row %d of %dx%d", row, width, height)
+    stdscr.noutrefresh()
+    curses.doupdate()
