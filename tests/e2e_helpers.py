@@ -90,7 +90,8 @@ def fast_units(
         "start_time": 0.3,
         "raise_period": 1.0,
         "lower_period": 1.0,
-        "complete_hold": 0.5,
+        # Longer than two heartbeats: the director sees state 0A at least once.
+        "complete_hold": 1.6,
     }
     values.update(overrides)
     return [replace(unit, **values) for unit in default_units(count, protocols=protocols)]
@@ -198,6 +199,8 @@ def assert_safe(sim: SimulatedBus, recorder: Recorder, config: DirectorConfig) -
     ceiling = config.max_current if config.max_current is not None else 0.0
     for unit in sim.units:
         assert unit.highest_commanded_amps <= min(ceiling, unit.config.max_amps), unit
+        # Its limit now, whatever got it there (06 and 07 move it without carrying amps).
+        assert unit.max_amps <= ceiling, unit
         assert unit.commands[HeartbeatCommand.ERROR] == 0, unit
     # Everything we wrote reached the units intact: the pty passes bytes unchanged.
     assert sim.core.decoder.error_count == 0, sim.core.decoder.errors

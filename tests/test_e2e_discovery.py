@@ -78,7 +78,7 @@ async def test_discovery_of_a_mixed_bus_on_spec_defaults() -> None:
         assert recorder.payloads(events.BUS_ERROR) == []
 
 
-async def test_late_unit_and_unit_count_limit() -> None:
+async def test_a_unit_over_max_peripherals_is_reported_and_left_alone() -> None:
     """A fourth unit beyond ``max_peripherals`` is reported and never claimed."""
     units = fast_units(4, protocols=(2, 1, 2, 2))
     async with running(units, fast_config(max_peripherals=3)) as e2e:
@@ -93,5 +93,10 @@ async def test_late_unit_and_unit_count_limit() -> None:
         claimed = [unit for unit in sim.units if unit.claimed]
         assert len(claimed) == 3
         assert not ignored[0].claimed
-        # Nothing is ever addressed to the ignored unit.
+
+        # While the others are heartbeaten, nothing is ever addressed to the ignored unit.
+        def heartbeats(device_id: int) -> int:
+            return sum(getattr(m, "receiver", None) == device_id for _, m in sim.received)
+
+        await e2e.until(lambda: all(heartbeats(unit.device_id) >= 4 for unit in claimed))
         assert all(getattr(m, "receiver", None) != ignored[0].device_id for _, m in sim.received)
