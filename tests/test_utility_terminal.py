@@ -111,6 +111,27 @@ def test_q_quits_with_exit_code_zero(utility: TmuxSession) -> None:
     assert utility.wait_for_exit() == 0
 
 
+def test_gen3_rows_are_shown_and_read_only() -> None:
+    session = TmuxSession(
+        [sys.executable, "-m", "twcdirector.utility", "--simulate", "1", "--simulate-gen3", "1"],
+        width=150,
+        height=32,
+    )
+    try:
+        gen3_row = re.compile(r"^127\.0\.0\.1:\d+ +G3 .*read-only", re.MULTILINE)
+        session.wait_for(lambda s: bool(gen3_row.search(s)) and "1839 " in s, what="both rows")
+        session.send("Down")
+        session.send("8")
+        session.wait_for(
+            lambda s: "session current 20 A: read-only (a Gen 3 unit cannot be commanded)" in s,
+            what="read-only notice",
+        )
+        session.send("q")
+        assert session.wait_for_exit() == 0
+    finally:
+        session.close()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -120,6 +141,7 @@ def test_q_quits_with_exit_code_zero(utility: TmuxSession) -> None:
         (["--simulate", "2", "--controller-id", "0000"], "controller_id"),
         (["--simulate", "2", "--max-current", "-3"], "max_current"),
         (["--bogus"], "unrecognized arguments"),
+        (["--simulate", "1", "--gen3", "http://x/path"], "python3 -m twcdirector.utility: error"),
     ],
 )
 def test_bad_options_and_ports_exit_2_with_one_line(args: list[str], message: str) -> None:

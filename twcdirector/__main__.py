@@ -17,8 +17,11 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any, NoReturn
 
 from . import events
-from .director import Director, Peripheral
+from . import gen3 as gen3_package
+from .director import Director
+from .emitter import SafeEmitter
 from .exceptions import ConfigurationError, LinkError
+from .gen3.events import GEN3_ERROR
 from .jsonlog import event_line
 from .protocol.config import DirectorConfig
 from .transport import LinkFactory
@@ -35,6 +38,18 @@ _DIRECTOR_EVENTS = (
     events.LINK_RESTORED,
     events.BUS_ERROR,
     events.BUS_MESSAGE,
+)
+#: Gen 3 units: their readings come through __ALL_COMMANDS__ under their endpoint's name.
+_GEN3_EVENTS = (
+    events.ALL_COMMANDS,
+    events.CAR_CONNECTED,
+    events.DEVICE_LOST,
+    events.DEVICE_FOUND,
+    events.STATE_CHANGED,
+    events.ALERT_RAISED,
+    events.ALERT_CLEARED,
+    events.REBOOT_DETECTED,
+    GEN3_ERROR,
 )
 _DEVICE_EVENTS = (
     events.ALL_COMMANDS,
@@ -82,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--fail-safe", action="store_true", help="on stop, set every unit's session current to 0 A"
     )
+    parser.add_argument(
+        "--gen3",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="also watch this Gen 3 Wall Connector over HTTP (read-only); repeatable",
+    )
     parser.add_argument("--verbose", "-v", action="count", default=0, help="log to stderr")
     return parser
 
@@ -107,9 +129,9 @@ class JsonPrinter:
 
     def _watch(self, new: events.NewDevice) -> None:
         device = new.device
-        assert isinstance(device, Peripheral)
-        for name in _DEVICE_EVENTS:
-            device.on(name, self._handler(name, device.id_hex))
+        assert isinstance(device, SafeEmitter)
+        for name in _DEVICE_EVENTS if new.generation == 2 else _GEN3_EVENTS:
+            device.on(name, self._handler(name, new.device_id))
 
     def _handler(self, name: str, device: str | None) -> Callable[[Any], None]:
         def handler(payload: Any) -> None:
@@ -130,6 +152,7 @@ async def run(
     err: IO[str] | None = None,
     link_factory: LinkFactory | None = None,
     stop: asyncio.Event | None = None,
+    gen3: Sequence[str] = (),
 ) -> int:
     """Run until ``stop`` is set or SIGINT/SIGTERM; return the exit code."""
     out = out if out is not None else sys.stdout
@@ -144,6 +167,9 @@ async def run(
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # not the main thread, or not a Unix loop
     director = Director(port, config, link_factory=link_factory)
+    if gen3:
+        # Attribute access loads the monitor (and aiohttp) only when Gen 3 units are watched.
+        director.attach_gen3(gen3_package.Gen3Monitor(gen3))
     JsonPrinter(director, out)
     try:
         try:
@@ -172,7 +198,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(
             level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
         )
-    return asyncio.run(run(args.port, config))
+    if args.gen3:
+        try:
+            for host in args.gen3:
+                gen3_package.normalize_host(host)
+        except ConfigurationError as error:
+            parser.error(str(error))
+    return asyncio.run(run(args.port, config, gen3=args.gen3))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from .emitter import SafeEmitter
 from .events import (
@@ -35,6 +35,9 @@ from .protocol.limits import CurrentLimits
 from .protocol.messages import Message
 from .protocol.snapshot import DirectorSnapshot, PeripheralSnapshot
 from .transport import Link, LinkFactory, open_serial_link
+
+if TYPE_CHECKING:  # the Gen 3 monitor pulls in aiohttp; a Gen 2-only director never needs it
+    from .gen3.monitor import Gen3Monitor
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -151,6 +154,7 @@ class Director(SafeEmitter):
         self._stopping = False
         self._closing = False
         self._closed = False
+        self._gen3: Gen3Monitor | None = None
 
     # --- public API --------------------------------------------------------------------
 
@@ -181,6 +185,19 @@ class Director(SafeEmitter):
                 self._frame_callbacks.remove(callback)
 
         return unsubscribe
+
+    @property
+    def gen3(self) -> Gen3Monitor | None:
+        """The attached Gen 3 monitor, if any."""
+        return self._gen3
+
+    def attach_gen3(self, monitor: Gen3Monitor) -> None:
+        """Watch Gen 3 units too: their ``TWC_NEW_DEVICE`` is announced by this director,
+        and the monitor runs with it (started by :meth:`start`, stopped by :meth:`close`)."""
+        if self._gen3 is not None:
+            raise UsageError("a Gen 3 monitor is already attached")
+        self._gen3 = monitor
+        monitor.on(NEW_DEVICE, lambda new: self.emit(NEW_DEVICE, new))
 
     def peripheral(self, device_id: int) -> Peripheral:
         """The peripheral with that ID; :class:`DeviceNotFoundError` if none."""
@@ -229,6 +246,8 @@ class Director(SafeEmitter):
             "listening only" if self.config.listen_only else f"sign {sign:02X}",
         )
         self._task = loop.create_task(self._run(), name=f"twcdirector {self.port}")
+        if self._gen3 is not None and not self._gen3.running:
+            await self._gen3.start()
 
     async def close(self) -> None:
         """Stop gracefully: the optional fail-safe, the frame in flight, then the port."""
@@ -250,6 +269,8 @@ class Director(SafeEmitter):
         self._core.fail_all("the director was closed")
         self._dispatch()
         self._closed = True
+        if self._gen3 is not None:
+            await self._gen3.stop()
         _LOGGER.info("director on %s closed", self.port)
 
     async def __aenter__(self) -> Self:

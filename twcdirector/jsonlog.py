@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 import json
 import math
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
@@ -34,7 +35,7 @@ def jsonable(value: Any) -> Any:
             if field.name not in _OPAQUE
         }
         return {"type": type(value).__name__, **data} if isinstance(value, Message) else data
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(item) for item in value]
@@ -53,11 +54,13 @@ def iso_now() -> str:
 def event_line(event: str, device: str | None, payload: Any) -> str:
     """One event as a JSON line: ``time``, ``event``, ``device``, ``data``.
 
-    A decoded message seen through ``__ALL_COMMANDS__`` is named by its command
-    (``TWC_STATUS`` …); director-level events about one unit name that unit.
+    A decoded message or Gen 3 reading seen through ``__ALL_COMMANDS__`` is named by its
+    command (``TWC_STATUS``, ``GEN3_VITALS`` …); director-level events about one unit name
+    that unit.
     """
-    if event == ALL_COMMANDS and isinstance(payload, Message):
-        event = payload.command_name
+    command_name = getattr(payload, "command_name", None)
+    if event == ALL_COMMANDS and isinstance(command_name, str):
+        event = command_name
     if device is None and isinstance(getattr(payload, "device_id", None), str):
         device = payload.device_id
     record = {"time": iso_now(), "event": event, "device": device, "data": jsonable(payload)}

@@ -32,12 +32,22 @@ from .exceptions import (
     NotApplicableError,
     TWCError,
 )
+from .gen3 import (
+    GEN3_ERROR,
+    AlertEvent,
+    Gen3ErrorEvent,
+    Gen3Monitor,
+    Gen3Unit,
+    RebootDetected,
+    normalize_host,
+)
 from .jsonlog import describe, event_line, frame_line
 from .keys import COMMAND_KEYS, Action, KeyCommand
 from .protocol import Message
 from .protocol.config import DirectorConfig
 from .screen import Screen, ScreenSnapshot, render
 from .simulator import SimulatedBus, default_units, demo_scenario
+from .simulator.gen3 import start_gen3_units
 from .terminal import DOWN, RESIZE, UP, curses_screen, paint, read_keys
 
 PROG = "python3 -m twcdirector.utility"
@@ -61,6 +71,8 @@ class Options:
     max_current: float | None
     log: str | None
     verbose: int
+    gen3: tuple[str, ...] = ()
+    simulate_gen3: int = 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,6 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--gen3",
+        metavar="HOST[:PORT]",
+        action="append",
+        default=[],
+        help="also show this Gen 3 Wall Connector as a read-only row; repeatable (default: none)",
+    )
+    parser.add_argument(
+        "--simulate-gen3",
+        metavar="N",
+        type=int,
+        default=0,
+        help="also start N simulated Gen 3 units on loopback HTTP and show them (default: 0)",
+    )
+    parser.add_argument(
         "--log",
         metavar="FILE",
         help="append one JSON line per frame seen or sent and per event (default: no log)",
@@ -125,6 +151,13 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         parser.error("give exactly one of --port URL or --simulate N")
     if not 0 <= args.simulate <= 16:
         parser.error("--simulate takes 1 to 16 peripherals")
+    if not 0 <= args.simulate_gen3 <= 16:
+        parser.error("--simulate-gen3 takes 1 to 16 units")
+    for host in args.gen3:
+        try:
+            normalize_host(host)
+        except ConfigurationError as error:
+            parser.error(str(error))
     try:
         controller_id = int(args.controller_id, 16)
     except ValueError:
@@ -140,6 +173,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         max_current=max_current,
         log=args.log,
         verbose=args.verbose,
+        gen3=tuple(args.gen3),
+        simulate_gen3=args.simulate_gen3,
     )
 
 
@@ -148,6 +183,28 @@ SIMULATED_RATING = 32.0
 
 
 # --- 2. connecting: the director and its events --------------------------------------------
+
+#: What the log shows of a Gen 2 peripheral, besides its decoded commands.
+_GEN2_EVENTS = (
+    events.CAR_CONNECTED,
+    events.DEVICE_LOST,
+    events.DEVICE_FOUND,
+    events.COMMAND_CONFIRMED,
+    events.COMMAND_FAILED,
+    events.STATE_CHANGED,
+    events.ALLOCATION_CHANGED,
+)
+#: What the log shows of a Gen 3 unit.
+_GEN3_EVENTS = (
+    events.CAR_CONNECTED,
+    events.DEVICE_LOST,
+    events.DEVICE_FOUND,
+    events.STATE_CHANGED,
+    events.ALERT_RAISED,
+    events.ALERT_CLEARED,
+    events.REBOOT_DETECTED,
+    GEN3_ERROR,
+)
 
 
 class Console:
@@ -169,20 +226,18 @@ class Console:
             director.on_frame(self._record_frame)
 
     def _on_new_device(self, new: events.NewDevice) -> None:
-        """A peripheral answered for the first time: listen to everything it says."""
-        self.note(new.device_id, "new device", events.NEW_DEVICE, new)
+        """A unit answered for the first time: listen to everything it says."""
+        self.note(new.device_id, f"new Gen {new.generation} device", events.NEW_DEVICE, new)
         device = new.device
-        assert isinstance(device, Peripheral)
-        device.on(events.ALL_COMMANDS, lambda message: self._on_message(new.device_id, message))
-        for name in (
-            events.CAR_CONNECTED,
-            events.DEVICE_LOST,
-            events.DEVICE_FOUND,
-            events.COMMAND_CONFIRMED,
-            events.COMMAND_FAILED,
-            events.STATE_CHANGED,
-            events.ALLOCATION_CHANGED,
-        ):
+        names: tuple[str, ...]
+        if isinstance(device, Peripheral):
+            device.on(events.ALL_COMMANDS, lambda msg: self._on_message(new.device_id, msg))
+            names = _GEN2_EVENTS
+        else:
+            assert isinstance(device, Gen3Unit)
+            device.on(events.ALL_COMMANDS, lambda reading: self._on_reading(new.device_id, reading))
+            names = _GEN3_EVENTS
+        for name in names:
             device.on(name, self._device_event(new.device_id, name))
 
     def _on_message(self, device_id: str, message: Message) -> None:
@@ -198,6 +253,13 @@ class Console:
         if self._verbose or (message.command_name != "TWC_STATUS" and self._said.get(key) != text):
             self._said[key] = text
             self.log.append(f"{_clock()} {device_id} {text}")
+
+    def _on_reading(self, device_id: str, reading: Any) -> None:
+        """A Gen 3 endpoint was read: into the JSON log; on screen only with -v."""
+        if self._log_file is not None:
+            self._write(event_line(events.ALL_COMMANDS, device_id, reading))
+        if self._verbose:
+            self.log.append(f"{_clock()} {device_id} {reading.command_name}")
 
     def _device_event(self, device_id: str, name: str) -> Any:
         def handler(payload: Any) -> None:
@@ -227,9 +289,15 @@ class Console:
 
     # --- 3. keys and commands --------------------------------------------------------------
 
-    def rows(self) -> list[Peripheral]:
-        """The table's rows in screen order."""
-        return [self.director.peripheral(p.id) for p in self.director.snapshot().peripherals]
+    def rows(self) -> list[Peripheral | Gen3Unit]:
+        """The table's rows in screen order: Gen 2 peripherals, then Gen 3 units."""
+        rows: list[Peripheral | Gen3Unit] = [
+            self.director.peripheral(p.id) for p in self.director.snapshot().peripherals
+        ]
+        if self.director.gen3 is not None:
+            units = self.director.gen3.units
+            rows.extend(units[device_id] for device_id in sorted(units))
+        return rows
 
     def handle_key(self, key: str) -> bool:
         """Act on one key; return False when the user asked to quit."""
@@ -250,6 +318,12 @@ class Console:
             self.log.append(f"{_clock()} ---- {command.label}: no peripheral selected")
             return
         peripheral = rows[min(self.selected, len(rows) - 1)]
+        if isinstance(peripheral, Gen3Unit):
+            self.log.append(
+                f"{_clock()} {peripheral.device_id} {command.label}: read-only "
+                "(a Gen 3 unit cannot be commanded)"
+            )
+            return
         task = asyncio.create_task(self._send(peripheral, command))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -281,10 +355,15 @@ class Console:
     def draw(self, width: int, height: int) -> Screen:
         """The screen for the terminal's size."""
         snapshot = self.director.snapshot()
-        count = len(snapshot.peripherals)
+        gen3 = self.director.gen3.snapshot() if self.director.gen3 is not None else {}
+        count = len(snapshot.peripherals) + len(gen3)
         self.selected = min(self.selected, max(0, count - 1))
         view = ScreenSnapshot(
-            director=snapshot, now=time.monotonic(), selected=self.selected, log=tuple(self.log)
+            director=snapshot,
+            now=time.monotonic(),
+            gen3=tuple(gen3[device_id] for device_id in sorted(gen3)),
+            selected=self.selected,
+            log=tuple(self.log),
         )
         return render(view, width, height)
 
@@ -328,6 +407,12 @@ def _summary(name: str, payload: Any) -> str:
         if payload.confirmed:
             return f"{what}: confirmed after {tries}"
         return f"{what}: FAILED after {tries}: {payload.reason}"
+    if isinstance(payload, AlertEvent):
+        return f"alert {payload.alert} {'raised' if payload.raised else 'cleared'}"
+    if isinstance(payload, Gen3ErrorEvent):
+        return f"{payload.endpoint}: {payload.kind} ({payload.message})"
+    if isinstance(payload, RebootDetected):
+        return f"rebooted (uptime {payload.old_uptime_s} s -> {payload.new_uptime_s} s)"
     if isinstance(payload, events.DeviceLost):
         return f"lost after {payload.silent_for:.0f} s of silence"
     return name.removeprefix("TWC_").replace("_", " ").lower()
@@ -357,6 +442,16 @@ async def run(options: Options, log_file: TextIO | None = None) -> int:
             max_current=options.max_current,
         )
         director = Director(port, config)
+        hosts = list(options.gen3)
+        if options.simulate_gen3:
+            units = await start_gen3_units(options.simulate_gen3, supply="single_phase")
+            for unit in units:
+                stack.push_async_callback(unit.stop)
+            units[0].plug_in()
+            units[0].start_charging(16)  # something to watch on the first unit
+            hosts += [unit.host_port for unit in units]
+        if hosts:
+            director.attach_gen3(Gen3Monitor(hosts))
         console = Console(director, log_file, options.verbose)
         await director.start()
         stack.push_async_callback(director.close)

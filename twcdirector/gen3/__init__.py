@@ -6,6 +6,9 @@ on tesla-wall-connector. Only ``/api/1/vitals``, ``/lifetime``, ``/version`` and
 ``/wifi_status`` are ever requested.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .body import decode_body
 from .config import Gen3Config, normalize_host
 from .events import (
@@ -38,7 +41,6 @@ from .model import (
     parse_vitals,
     parse_wifi_status,
 )
-from .monitor import Gen3Monitor, Gen3Unit, create_session
 from .schedule import POLL_ORDER, Gen3Schedule, choose_next
 from .tracker import Gen3Snapshot, Gen3Tracker, Outcome
 
@@ -82,3 +84,16 @@ __all__ = [
     "parse_vitals",
     "parse_wifi_status",
 ]
+
+if TYPE_CHECKING:
+    from .monitor import Gen3Monitor, Gen3Unit, create_session
+
+#: Names served by the asyncio adapter, imported on first use: it pulls in aiohttp (about
+#: 12 MiB), which a program that only reads Gen 3 bodies, or only drives Gen 2, never needs.
+_ADAPTER = frozenset({"Gen3Monitor", "Gen3Unit", "create_session"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ADAPTER:
+        return getattr(importlib.import_module(".monitor", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
