@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +14,26 @@ import twcdirector
 PACKAGE = Path(twcdirector.__file__).resolve().parent
 
 #: Modules and packages that must do no I/O and read no clock of their own.
-PURE = ["protocol", "events.py", "exceptions.py"]
+PURE = [
+    "protocol",
+    "events.py",
+    "exceptions.py",
+    "keys.py",
+    "screen.py",
+    "gen3/body.py",
+    "gen3/config.py",
+    "gen3/events.py",
+    "gen3/model.py",
+    "gen3/schedule.py",
+    "gen3/tracker.py",
+    "simulator/bus.py",
+    "simulator/car.py",
+    "simulator/config.py",
+    "simulator/faults.py",
+    "simulator/peripheral.py",
+    "simulator/scenario.py",
+    "simulator/virtual.py",
+]
 #: What a pure module may never import.
 FORBIDDEN = {
     "asyncio",
@@ -33,6 +53,9 @@ FORBIDDEN = {
     "twcdirector.emitter",
     "twcdirector.transport",
     "twcdirector.director",
+    "twcdirector.gen3.monitor",
+    "twcdirector.terminal",
+    "twcdirector.utility",
 }
 
 
@@ -90,7 +113,19 @@ def test_the_import_guard_catches_a_forbidden_import(tmp_path: Path) -> None:
 
 PUBLIC_API = sorted(
     [
+        "TRACE",
         "ChecksumError",
+        "CommandKind",
+        "CurrentLimits",
+        "Director",
+        "DirectorConfig",
+        "DirectorSnapshot",
+        "Gen3Config",
+        "Gen3Monitor",
+        "Gen3Snapshot",
+        "Gen3Unit",
+        "Peripheral",
+        "PeripheralSnapshot",
         "CommandFailedError",
         "Commands",
         "ConfigurationError",
@@ -119,6 +154,9 @@ PUBLIC_API = sorted(
         "UsageError",
         "__version__",
         "decode_frame",
+        "events",
+        "gen3",
+        "open_serial_link",
         "protocol",
     ]
 )
@@ -128,6 +166,18 @@ def test_public_api_is_pinned() -> None:
     assert sorted(twcdirector.__all__) == PUBLIC_API
     for name in twcdirector.__all__:
         assert hasattr(twcdirector, name), name
+
+
+def test_importing_the_package_loads_no_io_library() -> None:
+    """The asyncio director and the aiohttp monitor load only when first used."""
+    probe = (
+        "import sys, twcdirector, twcdirector.protocol, twcdirector.gen3; "
+        "print(sorted(m for m in ('asyncio', 'aiohttp', 'serial', 'pyee') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_every_error_is_a_twc_error() -> None:

@@ -1,9 +1,14 @@
 """twcdirector: be the controller of a bus of Tesla Gen 2 Wall Connectors, watch Gen 3 ones.
 
-The public API is pinned in ``__all__`` (a test keeps it so).
+The public API is pinned in ``__all__`` (a test keeps it so). The asyncio director, the
+serial transport and the Gen 3 HTTP monitor load on first use, so importing the pure parts
+(``twcdirector.protocol`` …) costs neither asyncio nor aiohttp.
 """
 
-from . import protocol
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from . import events, gen3, protocol
 from .exceptions import (
     ChecksumError,
     CommandFailedError,
@@ -28,6 +33,7 @@ from .exceptions import (
     TWCError,
     UsageError,
 )
+from .gen3 import Gen3Config, Gen3Snapshot
 from .protocol import (
     Commands,
     HeartbeatCommand,
@@ -36,25 +42,61 @@ from .protocol import (
     ProtocolVersion,
     decode_frame,
 )
+from .protocol.commands import CommandKind
+from .protocol.config import DirectorConfig
+from .protocol.limits import CurrentLimits
+from .protocol.snapshot import DirectorSnapshot, PeripheralSnapshot
+
+if TYPE_CHECKING:
+    from .director import Director, Peripheral
+    from .gen3.monitor import Gen3Monitor, Gen3Unit
+    from .transport import TRACE, open_serial_link
+
+#: Names whose modules load on first use: name -> module.
+_LAZY = {
+    "Director": ".director",
+    "Peripheral": ".director",
+    "Gen3Monitor": ".gen3.monitor",
+    "Gen3Unit": ".gen3.monitor",
+    "TRACE": ".transport",
+    "open_serial_link": ".transport",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "TRACE",
     "ChecksumError",
     "CommandFailedError",
+    "CommandKind",
     "Commands",
     "ConfigurationError",
     "CurrentLimitError",
+    "CurrentLimits",
     "DeviceError",
     "DeviceNotFoundError",
+    "Director",
+    "DirectorConfig",
+    "DirectorSnapshot",
     "EscapeError",
     "ForbiddenMessageError",
     "FrameErrorKind",
     "FramingError",
+    "Gen3Config",
     "Gen3ConnectionError",
     "Gen3Error",
+    "Gen3Monitor",
     "Gen3ResponseError",
+    "Gen3Snapshot",
     "Gen3TimeoutError",
+    "Gen3Unit",
     "HeartbeatCommand",
     "InvalidValueError",
     "LengthError",
@@ -62,6 +104,8 @@ __all__ = [
     "Message",
     "NotApplicableError",
     "OverrunError",
+    "Peripheral",
+    "PeripheralSnapshot",
     "PeripheralState",
     "ProtocolError",
     "ProtocolVersion",
@@ -69,5 +113,8 @@ __all__ = [
     "UsageError",
     "__version__",
     "decode_frame",
+    "events",
+    "gen3",
+    "open_serial_link",
     "protocol",
 ]
