@@ -17,8 +17,8 @@ from twcdirector.simulator.gen3 import start_gen3_units
 pytestmark = pytest.mark.timeout(60)
 
 
-async def _until(out: io.StringIO, *events: str, timeout: float = 20.0) -> list[dict[str, Any]]:
-    async with asyncio.timeout(timeout):
+async def _until(out: io.StringIO, *events: str, within: float = 20.0) -> list[dict[str, Any]]:
+    async with asyncio.timeout(within):
         while True:
             records = [json.loads(line) for line in out.getvalue().splitlines()]
             seen = {record["event"] for record in records}
