@@ -540,7 +540,7 @@ def test_measured_cadence_on_the_asyncio_director() -> None:
         async with director(bus, max_current=32) as d:
             await asyncio.sleep(300)
             unit.silent = True
-            task = asyncio.ensure_future(collect(d.peripheral(0x1839).decrease_current()))
+            task = asyncio.ensure_future(collect(d.peripheral(0x1839).set_session_current(16)))
             await asyncio.sleep(3)
             assert isinstance(await task, CommandFailedError)
         bus.close()
@@ -554,7 +554,8 @@ def test_measured_cadence_on_the_asyncio_director() -> None:
         attempts = [
             (t, m)
             for t, m in frames
-            if isinstance(m, ControllerHeartbeat) and m.command == HeartbeatCommand.DECREASE_CURRENT
+            if isinstance(m, ControllerHeartbeat)
+            and m.command == HeartbeatCommand.SET_SESSION_CURRENT
         ]
         retry = [b[0] - a[0] for a, b in itertools.pairwise(attempts)]
         frame_time = len(encode(attempts[0][1])) * 10 / 9600

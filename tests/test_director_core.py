@@ -150,12 +150,13 @@ def test_measured_reply_timeout_is_250ms_after_the_frame() -> None:
     harness = bus(unit)
     harness.run_for(5)
     unit.silent = True
-    harness.core.submit(0x1839, CommandKind.DECREASE_CURRENT, 0, harness.now)
+    # A set-current command: re-sending it is harmless, so each retry is the same frame.
+    harness.core.submit(0x1839, CommandKind.SET_SESSION_CURRENT, 0, harness.now)
     harness.run_for(3)
     attempts = [
         time
         for time, message in harness.sent(ControllerHeartbeat, to=0x1839)
-        if message.command == HeartbeatCommand.DECREASE_CURRENT
+        if message.command == HeartbeatCommand.SET_SESSION_CURRENT
     ]
     assert len(attempts) == 4  # the first and 3 re-sends
     for gap in periods(attempts):

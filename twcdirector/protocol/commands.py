@@ -38,6 +38,11 @@ class CommandKind(StrEnum):
         """Increase and decrease exist only in protocol 2 (SPEC §3.4)."""
         return self in _V2_ONLY
 
+    @property
+    def relative(self) -> bool:
+        """Increase and decrease change the limit by a step: sending one twice applies twice."""
+        return self in _V2_ONLY
+
 
 _WITH_AMPS = frozenset({CommandKind.SET_DEFAULT_CURRENT, CommandKind.SET_SESSION_CURRENT})
 _V2_ONLY = frozenset({CommandKind.INCREASE_CURRENT, CommandKind.DECREASE_CURRENT})
@@ -75,6 +80,9 @@ class PendingCommand:
     device_id: int
     amps: float
     attempts: int = 0
+    #: A relative command whose reply was lost: the unit's next report must tell whether it
+    #: took effect before it may be sent again.
+    awaiting_report: bool = False
 
     def message(self, sender: int, protocol: ProtocolVersion) -> Message:
         """The frame that carries it, at the unit's protocol length."""

@@ -36,6 +36,9 @@ class DirectorConfig:
     #: Silence kept after the last byte heard or sent before we transmit.
     inter_frame_gap: float = 0.010
     lost_after: float = 26.0
+    #: How long a unit told to decrease (07) may take to raise its limit back by 2 A by
+    #: itself (SPEC §3.4: "after ~10 s"); until then that 2 A counts against the ceiling.
+    raise_back_window: float = 30.0
     #: Re-sends of an unconfirmed command after the first attempt.
     command_retries: int = 3
     #: SPEC §8.6: on close, send every online peripheral a session current of 0 A first.
@@ -65,6 +68,7 @@ class DirectorConfig:
             "data_request_interval",
             "reply_timeout",
             "lost_after",
+            "raise_back_window",
             "reconnect_backoff_initial",
             "reconnect_backoff_max",
         )

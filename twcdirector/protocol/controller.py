@@ -47,7 +47,7 @@ from .codes import FrameType, HeartbeatCommand, PeripheralState, ProtocolVersion
 from .commands import CommandKind, PendingCommand
 from .config import DirectorConfig
 from .device import Notice, PeripheralRecord
-from .limits import CurrentLimits
+from .limits import INCREASE_STEP, CurrentLimits
 from .messages import (
     ControllerHeartbeat,
     DataRequest,
@@ -249,11 +249,16 @@ class BusController:
         if not record.online:
             raise NotApplicableError(f"peripheral {record.id_hex} is offline")
         if kind.carries_amps:
-            amps = self.limits.check(amps, record)
+            amps = self.limits.check(amps, record, owed=record.owed_amps(now))
         else:
             amps = 0.0
             if kind is CommandKind.INCREASE_CURRENT:
-                self.limits.check_increase(record.allowed_amps, record)
+                self.limits.check_increase(
+                    record.allowed_amps,
+                    record,
+                    in_flight=record.unconfirmed_raise,
+                    owed=record.owed_amps(now),
+                )
         command = PendingCommand(self._next_ticket, kind, device_id, amps)
         self._next_ticket += 1
         if not self.link_up:
@@ -352,6 +357,10 @@ class BusController:
             if record.sign is not None and message.sign != record.sign:
                 _LOGGER.info("peripheral %s restarted (new sign byte)", record.id_hex)
             self._schedules[record.device_id].claim(now)
+        if isinstance(message, PeripheralHeartbeat):
+            # The report shows whether the increases sent before it took effect.
+            record.unconfirmed_raise = 0.0
+            self._settle_relative(record, message)
         notices = record.update(message, now)
         if not record.announced and (
             self.config.listen_only or not isinstance(message, PeripheralLinkReady)
@@ -375,20 +384,34 @@ class BusController:
 
     def _command_reply(self, command: PendingCommand, reply: Message, sent: Message) -> None:
         if command.confirmed_by(reply, sent):
-            self._queues[command.device_id].popleft()
-            record = self._records[command.device_id]
-            if command.kind.carries_amps:
-                record.wanted_amps = command.amps
-            self._notify(
-                COMMAND_CONFIRMED,
-                CommandOutcome(
-                    record.id_hex, command.kind.value, self._amps(command), command.attempts, True
-                ),
-                command.device_id,
-                command.ticket,
-            )
+            self._confirm(command)
             return
         self._attempt_failed(command, "the unit's reply did not reflect it")
+
+    def _settle_relative(self, record: PeripheralRecord, report: PeripheralHeartbeat) -> None:
+        """A report after a lost reply tells whether a relative command took effect."""
+        queue = self._queues[record.device_id]
+        if not queue or not queue[0].awaiting_report:
+            return
+        command = queue[0]
+        command.awaiting_report = False
+        sent = command.message(self.config.controller_id, record.protocol)
+        if command.confirmed_by(report, sent):
+            self._confirm(command)
+
+    def _confirm(self, command: PendingCommand) -> None:
+        self._queues[command.device_id].popleft()
+        record = self._records[command.device_id]
+        if command.kind.carries_amps:
+            record.wanted_amps = command.amps
+        self._notify(
+            COMMAND_CONFIRMED,
+            CommandOutcome(
+                record.id_hex, command.kind.value, self._amps(command), command.attempts, True
+            ),
+            command.device_id,
+            command.ticket,
+        )
 
     def _attempt_failed(self, command: PendingCommand, reason: str) -> None:
         if command.attempts > self.config.command_retries:
@@ -449,7 +472,15 @@ class BusController:
         if record is not None:
             record.timeouts += 1
         if exchange.command is not None:
+            # Sent twice, an increase or decrease applies twice: learn first whether it did.
+            exchange.command.awaiting_report = exchange.command.kind.relative
             self._attempt_failed(exchange.command, "no reply")
+            return
+        queue = self._queues.get(exchange.device_id) if exchange.device_id is not None else None
+        if queue and queue[0].awaiting_report:
+            # The heartbeat that was to settle it went unanswered too: that costs an attempt.
+            queue[0].attempts += 1
+            self._attempt_failed(queue[0], "no reply")
 
     # --- private: sending --------------------------------------------------------------
 
@@ -491,6 +522,8 @@ class BusController:
         for record, _ in self._active():
             queue = self._queues[record.device_id]
             if queue:
+                if queue[0].awaiting_report:
+                    return self._heartbeat(record, now)  # its report settles the command
                 sent = self._command(queue[0], record, now)
                 if sent is not None:
                     return sent
@@ -529,7 +562,7 @@ class BusController:
     def _heartbeat(self, record: PeripheralRecord, now: float) -> Transmission | None:
         schedule = self._schedules[record.device_id]
         queue = self._queues[record.device_id]
-        if queue and queue[0].kind not in _FRAME_COMMANDS:
+        if queue and queue[0].kind not in _FRAME_COMMANDS and not queue[0].awaiting_report:
             sent = self._command(queue[0], record, now)
             if sent is not None:
                 return sent
@@ -539,7 +572,7 @@ class BusController:
             # The unit asks for an allocation (SPEC §8.4); without a configured maximum it
             # is given 0 A.
             command = HeartbeatCommand.ACK_CHARGE_START
-            amps = self.limits.allocation(record, record.wanted_amps)
+            amps = self.limits.allocation(record, record.wanted_amps, owed=record.owed_amps(now))
         message = ControllerHeartbeat(
             self.config.controller_id, record.device_id, command, amps, length=self._length(record)
         )
@@ -601,7 +634,7 @@ class BusController:
     ) -> Transmission | None:
         """The one path to the wire: the last safety check, then bookkeeping."""
         try:
-            data = self._guard(message, record)
+            data = self._guard(message, record, now)
         except UsageError as error:
             _LOGGER.error("refusing to send %r: %s", message, error)
             return None
@@ -617,18 +650,29 @@ class BusController:
             )
         return Transmission(message, data, purpose, None if record is None else record.device_id)
 
-    def _guard(self, message: Message, record: PeripheralRecord | None) -> bytes:
-        """Belt and braces: re-check every current against the limits right before sending."""
+    def _guard(self, message: Message, record: PeripheralRecord | None, now: float) -> bytes:
+        """Belt and braces: re-check every current against the limits right before sending.
+
+        Relative commands are judged by the worst case: every increase sent since the unit's
+        last report may have taken effect (a lost reply must not lead to a blind re-send past
+        the ceiling), and every decrease may still give its 2 A back.
+        """
         data = encode(message)  # the allow-list (ForbiddenMessageError)
         if isinstance(message, ControllerHeartbeat):
             if record is None:
                 raise UsageError("a heartbeat needs a known peripheral")
+            owed = record.owed_amps(now)
             if message.command in _AMPS_COMMANDS:
-                self.limits.check(message.amps, record)
+                self.limits.check(message.amps, record, owed=owed)
             elif message.amps != 0:
                 raise UsageError(f"heartbeat command {message.command:02X} carries no current")
             if message.command == HeartbeatCommand.INCREASE_CURRENT:
-                self.limits.check_increase(record.allowed_amps, record)
+                self.limits.check_increase(
+                    record.allowed_amps, record, in_flight=record.unconfirmed_raise, owed=owed
+                )
+                record.unconfirmed_raise += INCREASE_STEP
+            elif message.command == HeartbeatCommand.DECREASE_CURRENT:
+                record.owed_until.append(now + self.config.raise_back_window)
         return data
 
     def _length(self, record: PeripheralRecord) -> int:

@@ -14,6 +14,7 @@ from ..events import (
     format_id,
 )
 from .codes import PLUGGED_STATES, PeripheralState, ProtocolVersion, state_name
+from .limits import INCREASE_STEP
 from .messages import (
     Message,
     MeterReply,
@@ -60,11 +61,13 @@ class PeripheralRecord:
         "last_heard",
         "lifetime_kwh",
         "online",
+        "owed_until",
         "protocol",
         "serial",
         "sign",
         "state",
         "timeouts",
+        "unconfirmed_raise",
         "vin_fragments",
         "voltages",
         "wanted_amps",
@@ -92,6 +95,15 @@ class PeripheralRecord:
         self.errors = 0
         #: The last current the user had confirmed; what an allocation request is given.
         self.wanted_amps: float | None = None
+        #: What increases (06) sent since the unit's last status report may have added.
+        self.unconfirmed_raise = 0.0
+        #: Until when each decrease (07) sent may still give its 2 A back (SPEC §3.4).
+        self.owed_until: list[float] = []
+
+    def owed_amps(self, now: float) -> float:
+        """What decreases sent may still give back by themselves at ``now``."""
+        self.owed_until = [until for until in self.owed_until if until > now]
+        return INCREASE_STEP * len(self.owed_until)
 
     @property
     def id_hex(self) -> str:

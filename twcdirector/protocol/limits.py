@@ -70,8 +70,12 @@ class CurrentLimits:
         """The lowest non-zero current for the unit's protocol version."""
         return MINIMUM_AMPS[device.protocol]
 
-    def check(self, amps: float, device: LimitSubject) -> float:
-        """Return ``amps`` as a float if it may be sent to ``device``; else raise."""
+    def check(self, amps: float, device: LimitSubject, *, owed: float = 0.0) -> float:
+        """Return ``amps`` as a float if it may be sent to ``device``; else raise.
+
+        ``owed`` is what the unit may still add by itself: after a decrease (07) it raises
+        its limit back by 2 A on its own (SPEC §3.4), whatever was sent in between.
+        """
         if isinstance(amps, bool) or not isinstance(amps, int | float):
             raise CurrentLimitError(f"amps must be a number, not {amps!r}")
         if not math.isfinite(amps) or amps < 0:
@@ -92,24 +96,44 @@ class CurrentLimits:
         ceiling = self.ceiling(device)
         if amps > ceiling:
             raise CurrentLimitError(f"{amps} A is above this unit's limit of {ceiling} A")
+        if amps + owed > ceiling:
+            raise CurrentLimitError(
+                f"{amps} A refused for now: a recent decrease may still give back {owed} A, "
+                f"which would pass this unit's limit of {ceiling} A"
+            )
         return float(amps)
 
-    def check_increase(self, allowed_amps: float | None, device: LimitSubject) -> None:
-        """An increase adds 2 A to what the unit reports; refuse it past the ceiling."""
+    def check_increase(
+        self,
+        allowed_amps: float | None,
+        device: LimitSubject,
+        *,
+        in_flight: float = 0.0,
+        owed: float = 0.0,
+    ) -> None:
+        """An increase adds 2 A to what the unit allows; refuse it past the ceiling.
+
+        The worst case counts, not the last report: ``in_flight`` is what increases sent since
+        that report may already have added, ``owed`` what a decrease will give back.
+        """
         if self.max_current is None:
             raise CurrentLimitError("increase refused: no maximum current is configured")
         if allowed_amps is None:
             raise CurrentLimitError("increase refused: the unit has not reported its current yet")
         ceiling = self.ceiling(device)
-        if allowed_amps + INCREASE_STEP > ceiling:
+        worst = allowed_amps + in_flight + owed + INCREASE_STEP
+        if worst > ceiling:
+            pending = f" (with {in_flight + owed} A pending)" if in_flight or owed else ""
             raise CurrentLimitError(
-                f"increase refused: {allowed_amps} A + {INCREASE_STEP} A exceeds the limit "
-                f"of {ceiling} A"
+                f"increase refused: {allowed_amps} A{pending} + {INCREASE_STEP} A exceeds "
+                f"the limit of {ceiling} A"
             )
 
-    def allocation(self, device: LimitSubject, wanted: float | None = None) -> float:
+    def allocation(
+        self, device: LimitSubject, wanted: float | None = None, *, owed: float = 0.0
+    ) -> float:
         """The current to grant a unit that asks for one: whole amps, 0 if below the minimum."""
-        amps = float(math.floor(self.ceiling(device)))
+        amps = float(math.floor(self.ceiling(device) - owed))
         if wanted is not None:
             amps = min(amps, float(math.floor(wanted)))
         return amps if amps >= self.minimum(device) else 0.0
