@@ -56,6 +56,7 @@ class SimUnit:
     present: bool = True  #: False once lost
     reported: int | None = None
     report_time: float | None = None
+    observed_car: bool = False  #: what the sequencer last saw
 
     def actual(self, minimum: int) -> float:
         """What the car draws: a little under its allowance, or the idle offset."""
@@ -117,8 +118,6 @@ class SimBus:
 
     def unplug(self, unit_id: str) -> None:
         self.units[unit_id].car = False
-        if self.user_caps.pop(unit_id, None) is not None:
-            self.check()  # the session cap ends with the session
 
     def set_limits(self, total_max: int, unit_max: int) -> None:
         self.sequencer.set_limits(total_max=total_max, unit_max=unit_max)
@@ -138,7 +137,6 @@ class SimBus:
         unit.present, unit.online, unit.value = False, False, 0
         unit.reported = unit.report_time = None
         self.queues[unit_id].clear()
-        self.user_caps.pop(unit_id, None)
         self.lost_pending.add(unit_id)
 
     def reappear(self, unit_id: str) -> None:
@@ -160,6 +158,8 @@ class SimBus:
         self.lost_pending.clear()
         changes = self.sequencer.step(self.now, observations)
         self.events.extend(self.sequencer.take_events())
+        for share in self.sequencer.snapshot().units:
+            assert share.cap == self.cap(share.unit_id), (share, self.user_caps)
         for change in changes:
             self._queue(change)
         self.changes.extend(changes)
@@ -201,9 +201,16 @@ class SimBus:
 
     # --- private ---------------------------------------------------------------------------
 
+    def _end_session(self, unit_id: str) -> None:
+        if self.user_caps.pop(unit_id, None) is not None:
+            self.check()
+
     def _queue(self, change: WireChange) -> None:
         queue = self.queues[change.unit_id]
-        due = self.now + self.rng.uniform(0.0, self.max_delay)
+        # Adversarial: at once, somewhere in between, or as late as allowed.
+        due = self.now + self.rng.choice(
+            [0.0, self.rng.uniform(0.0, self.max_delay), self.max_delay]
+        )
         if queue:
             due = max(due, queue[-1].due)  # in order behind what is already queued
         queue.append(Frame(change.amps, self.now, due))
@@ -227,10 +234,16 @@ class SimBus:
                     break
 
     def _observe(self, unit: SimUnit) -> Observation | None:
+        # A session cap ends when the sequencer sees the car leave or the unit lost.
         if not unit.present:
-            return (
-                Observation(unit.unit_id, lost=True) if unit.unit_id in self.lost_pending else None
-            )
+            if unit.unit_id not in self.lost_pending:
+                return None
+            self._end_session(unit.unit_id)
+            unit.observed_car = False
+            return Observation(unit.unit_id, lost=True)
+        if unit.observed_car and not unit.car:
+            self._end_session(unit.unit_id)
+        unit.observed_car = unit.car
         minimum = self.minimum(unit.unit_id)
         if unit.online:
             unit.reported = minimum if unit.quirk and unit.car and unit.value == 0 else unit.value

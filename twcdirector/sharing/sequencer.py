@@ -7,15 +7,20 @@ The director feeds :meth:`ShareSequencer.step` what it knows of each unit
 allowed on the wire now or later — the larger of its last reported max (rounded up to whole
 amps), the whole amps it is actually drawing, and every value sent to it that its reports have
 not yet shown to be superseded (frames may still be queued, delayed or retried). The total is
-checked against the sum of exposures, never against what the sequencer merely intends.
+checked against the sum of exposures, never against what the sequencer merely intends. Its
+*floor* is the least it may really hold (a report at or below the minimum may be the 0 A quirk).
 
 **Rules.**
 
-1. Decreases, and changes that do not raise a unit's exposure, go out first.
-2. An increase goes out only when no decrease sent to an answering unit still awaits its
-   confirmation (the unit's report showing the lower value; at most ``pending_timeout`` after
-   it was first sent), and only as far as the total allows after every other unit's exposure.
-   If that is short of the unit's share but at least its minimum, the unit is raised part way.
+1. Decreases — values no higher than anything the unit may really hold (its *floor*) — go out
+   first. A change that may raise what a unit really holds but stays within its exposure (a
+   retry, a changed mind about a value still on its way) goes out only while the sum of
+   exposures is within the total.
+2. An increase of a unit's exposure goes out only when no decrease sent to an answering unit
+   still awaits its confirmation (the unit's report showing the lower value; at most
+   ``pending_timeout`` after it was first sent), and only as far as the total allows after
+   every other unit's exposure. If that is short of the unit's share but at least its minimum,
+   the unit is raised part way.
 3. At most one change per unit every ``min_interval`` seconds (5 s, SPEC §5), except a decrease
    needed because the total or a unit's cap is exceeded (a limit lowered at run time, a unit
    reporting more than it may have): that goes out at once.
@@ -24,8 +29,11 @@ checked against the sum of exposures, never against what the sequencer merely in
    forgotten and its share released: it has stopped charging by then.
 5. A change the unit's reports do not confirm within ``retry_after`` is sent again; a sent value
    stops counting towards a unit's exposure ``pending_timeout`` after it was sent.
-6. A unit told 0 A may report its minimum instead (SPEC §5, §7.6). That counts as settled (no
-   endless re-sending), but the reported value still counts towards the total.
+6. A unit is settled only once its share was sent *and* its report shows it, so every unit is
+   told its share at least once (a unit without a car gets 0 A as its default current, so a car
+   plugging in starts from nothing). A unit told 0 A may report its minimum instead (SPEC §5,
+   §7.6): that counts as settled (no endless re-sending), but the reported value still counts
+   towards the total.
 
 **Safety invariant.** The sharing layer never raises a unit before the units lowered to make
 room for it have confirmed they were lowered: capacity a decrease frees is counted as used
@@ -175,7 +183,7 @@ class _Unit:
     value_since: float = 0.0  # when the last value was first sent (retries keep it)
     last_change: float | None = None
     target: int = 0
-    reason: str = Reason.REBALANCE
+    reason: str = Reason.UNIT_FOUND  # why its target last changed
     since: float | None = None  # car connected since
     idle: bool = False
     idle_since: float | None = None
@@ -314,6 +322,7 @@ class ShareSequencer:
     def _ingest(self, now: float, obs: Observation) -> None:
         unit = self._units.get(obs.unit_id)
         if obs.lost:
+            self._user_caps.pop(obs.unit_id, None)  # even if never seen: a cap ends with a loss
             if unit is not None:
                 self._release(unit)
             return
@@ -340,23 +349,26 @@ class ShareSequencer:
             self._take_report(unit, _ceil_amps(obs.reported_max), obs.report_time)
 
     def _take_report(self, unit: _Unit, reported: int, report_time: float) -> None:
-        # Only values sent before the report can show in it. The first match is the safe one:
-        # values sent after it may still arrive, so they stay counted.
-        eligible = [s for s in unit.pending if s.at < report_time]
-        for index, sent in enumerate(eligible):
-            if sent.amps == reported:
-                del unit.pending[: index + 1]
-                break
-        else:
-            if eligible and eligible[0].amps == 0 and reported <= self._minimum(unit):
-                del unit.pending[0]  # the 0 A quirk: it took the 0 but reports its minimum
+        # Frames to a unit arrive in order, so a report showing a value sent earlier retires
+        # that value and every one before it. Only values sent before the report can show in
+        # it; the first match is the safe one (values sent after it may still arrive); and a
+        # report equal to what the unit held before (``known``) may mean nothing arrived yet,
+        # so it retires nothing.
+        if unit.known is not None and reported != unit.known:
+            eligible = [s for s in unit.pending if s.at < report_time]
+            for index, sent in enumerate(eligible):
+                if sent.amps == reported:
+                    del unit.pending[: index + 1]
+                    break
+            else:
+                if eligible and eligible[0].amps == 0 and reported <= self._minimum(unit):
+                    del unit.pending[0]  # the 0 A quirk: it took the 0 but reports its minimum
         unit.known = reported
         unit.report_time = report_time
 
     def _release(self, unit: _Unit) -> None:
         old = unit.granted if unit.granted is not None else (unit.known or 0)
         del self._units[unit.unit_id]
-        self._user_caps.pop(unit.unit_id, None)
         if old:
             self._events.append(AllocationChanged(unit.unit_id, float(old), 0.0, Reason.UNIT_LOST))
         self._triggers.append((unit.unit_id, Reason.UNIT_LOST))
@@ -402,7 +414,7 @@ class ShareSequencer:
         ]
         self._order = [demand.unit_id for demand in sorted(demands, key=allocation_key)]
         targets = allocate(demands, self.limits)
-        own = {unit_id: reason for unit_id, reason in reversed(self._triggers) if unit_id}
+        own = {unit_id: reason for unit_id, reason in self._triggers if unit_id}  # latest wins
         others = [
             f"{reason} at {unit_id}" if unit_id else str(reason)
             for unit_id, reason in self._triggers
@@ -417,7 +429,8 @@ class ShareSequencer:
     def _plan(self, now: float) -> list[WireChange]:
         limits = self.limits
         exposure = {unit.unit_id: self._exposure(unit) for unit in self._units.values()}
-        over_total = sum(exposure.values()) > limits.total_max
+        used = sum(exposure.values())
+        over_total = used > limits.total_max
         changes: list[WireChange] = []
         raises: list[_Unit] = []
         for unit in self._ordered():
@@ -425,22 +438,28 @@ class ShareSequencer:
             if wanted is None or not unit.obs.online:
                 continue
             amps, retry = wanted
-            if amps > exposure[unit.unit_id]:
+            reason = Reason.RETRY if retry else unit.reason
+            if amps <= self._floor(unit):
+                # Cannot raise what the unit may hold: a pure decrease, urgent when over a limit.
+                urgent = over_total or exposure[unit.unit_id] > self._cap(unit)
+                if urgent or not self._rate_limited(unit, now):
+                    changes.append(self._send(unit, amps, now, reason))
+            elif amps > exposure[unit.unit_id]:
                 raises.append(unit)
-                continue
-            urgent = over_total or exposure[unit.unit_id] > self._cap(unit)
-            if urgent or not self._rate_limited(unit, now):
-                changes.append(self._send(unit, amps, now, Reason.RETRY if retry else unit.reason))
+            elif not over_total and not self._rate_limited(unit, now):
+                # May raise its real value, but only within what is already counted for it.
+                changes.append(self._send(unit, amps, now, reason))
         if not raises or any(self._awaits_decrease(unit, now) for unit in self._units.values()):
             return changes
         for unit in raises:
             if self._rate_limited(unit, now):
                 continue
-            others = sum(exposure.values()) - exposure[unit.unit_id]
+            others = used - exposure[unit.unit_id]
             amps = min(unit.target, limits.total_max - others)
             if amps < self._minimum(unit) or amps <= exposure[unit.unit_id]:
                 continue  # no room yet; a later step raises it once others are confirmed down
             changes.append(self._send(unit, amps, now, unit.reason))
+            used += amps - exposure[unit.unit_id]
             exposure[unit.unit_id] = amps
         return changes
 
@@ -456,7 +475,8 @@ class ShareSequencer:
         return target, unit.granted == target
 
     def _settled(self, unit: _Unit, amps: int) -> bool:
-        if unit.known is None:
+        """Sent, and the unit's report shows it (a report alone is not enough: see quirk)."""
+        if unit.known is None or unit.granted != amps:
             return False
         return unit.known == amps or (amps == 0 and unit.known <= self._minimum(unit))
 
@@ -495,6 +515,14 @@ class ShareSequencer:
     def _exposure(self, unit: _Unit) -> int:
         drawn = math.floor(unit.obs.actual_amps)
         return max([unit.known or 0, drawn, *(sent.amps for sent in unit.pending)])
+
+    def _floor(self, unit: _Unit) -> int:
+        """The least the unit may really hold: a report at or below its minimum may be the
+        0 A quirk, and any value still on its way may have arrived."""
+        known = unit.known or 0
+        if known <= self._minimum(unit):
+            known = 0
+        return min([known, *(sent.amps for sent in unit.pending)])
 
     def _cap(self, unit: _Unit) -> int:
         return self.limits.unit_cap(unit.obs.advertised_max, self._user_caps.get(unit.unit_id))
