@@ -73,6 +73,8 @@ def fast_config(**overrides: Any) -> DirectorConfig:
         "data_request_interval": 4.5,
         "reply_timeout": 0.15,
         "lost_after": 3.0,
+        # A decrease owes its 2 A back this long; the fast units give it back after 1 s.
+        "raise_back_window": 2.0,
     }
     values.update(overrides)
     return DirectorConfig(**values)

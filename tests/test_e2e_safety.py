@@ -72,13 +72,9 @@ async def test_fail_safe_leaves_every_unit_at_zero_on_close() -> None:
         assert sim.unit(1).state == PeripheralState.PLUGGED_DO_NOT_CHARGE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG director: an unconfirmed 06 is re-sent, raising the limit twice past the "
-    "ceiling (controller.py _attempt_failed/_guard check the stale allowed_amps)",
-)
 async def test_a_lost_reply_to_an_increase_never_raises_past_the_limit() -> None:
+    """The unit took the 06 but its answer was lost: the director must not send it blind
+    again (found by this test: 30 A ended at 34 A)."""
     async with running() as e2e:
         sim = e2e.sim
         await e2e.discovered()
@@ -87,7 +83,6 @@ async def test_a_lost_reply_to_an_increase_never_raises_past_the_limit() -> None
         await charging_at(e2e, 1, 30)
 
         def lose_the_reply(direction: str, raw: bytes, message: Message | None) -> None:
-            # The unit takes the first 06, but its answer is lost on the wire.
             if (
                 direction == "tx"
                 and isinstance(message, ControllerHeartbeat)
@@ -97,21 +92,18 @@ async def test_a_lost_reply_to_an_increase_never_raises_past_the_limit() -> None
                 sim.drop_replies(1, 1)
 
         e2e.director.on_frame(lose_the_reply)
-        await e2e.peripheral(1).increase_current()  # 30 + 2 = 32 A: allowed
-        await e2e.until(lambda: e2e.snap(1).state == PeripheralState.RAISING)
-        assert sim.unit(1).max_amps <= 32  # today: 34 A, the 06 went out twice
-        assert e2e.snap(1).allowed_amps is not None
-        assert e2e.snap(1).allowed_amps <= 32
+        await e2e.peripheral(1).increase_current()  # 30 + 2 = 32 A: allowed once
+        # The next report (state 06) confirmed it; the 06 itself went out once.
+        assert sim.unit(1).commands[HeartbeatCommand.INCREASE_CURRENT] == 1
+        assert sim.unit(1).max_amps == 32
+        await e2e.until(lambda: e2e.snap(1).allowed_amps == 32)
+        with pytest.raises(CurrentLimitError):
+            await e2e.peripheral(1).increase_current()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG director: check_increase ignores the 2 A a pending 07 gives back (SPEC §3.4), "
-    "so 07, 06, 07 at the ceiling ends 2 A above it (the simulator keeps the first 07's "
-    "2 A owed across the 06)",
-)
-async def test_increase_during_a_temporary_decrease_never_ends_past_the_limit() -> None:
+async def test_an_increase_during_a_temporary_decrease_is_refused_at_the_ceiling() -> None:
+    """A 07 gives its 2 A back by itself (SPEC §3.4), so an 06 on the lowered limit could end
+    above the ceiling (found by this test: 07, 06, 07 at 32 A ended at 34 A)."""
     async with running() as e2e:
         sim = e2e.sim
         await e2e.discovered()
@@ -120,7 +112,12 @@ async def test_increase_during_a_temporary_decrease_never_ends_past_the_limit() 
         await v2.set_session_current(32)
         await charging_at(e2e, 1, 32)
         await v2.decrease_current()  # 30 A for a while, then the 2 A come back
-        await v2.increase_current()  # the director sees 30 + 2 <= 32 and allows it
+        await e2e.until(lambda: e2e.snap(1).allowed_amps == 30)
+        with pytest.raises(CurrentLimitError):
+            await v2.increase_current()
+        with pytest.raises(CurrentLimitError):
+            await v2.set_session_current(32)  # 32 + the 2 A owed
         await v2.decrease_current()
-        await e2e.until(lambda: sim.unit(1).state != PeripheralState.LOWERING)
-        assert sim.unit(1).max_amps <= 32  # today: 34 A
+        await e2e.until(lambda: sim.unit(1).state == PeripheralState.CHARGING)
+        assert sim.unit(1).max_amps == 32
+        assert sim.unit(1).commands[HeartbeatCommand.INCREASE_CURRENT] == 0
