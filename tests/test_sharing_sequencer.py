@@ -199,6 +199,11 @@ def test_a_user_cap_lowers_at_once_and_others_get_the_difference() -> None:
     assert driver.step(13.0) == []
     assert driver.step(16.0) == [("B", 30)]
     assert driver.seq.allowed("B") == 30
+    driver.seq.set_user_cap("B", 12)
+    assert driver.seq.allowed("B") == 12  # at once, before the next step
+    driver.seq.set_user_cap("B", 3)
+    assert driver.seq.allowed("B") == 0  # never below its minimum
+    assert driver.seq.allowed("Z") == 0
     with pytest.raises(CurrentLimitError):
         driver.seq.set_user_cap("A", 10.5)
     with pytest.raises(CurrentLimitError):

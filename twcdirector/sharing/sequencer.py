@@ -268,7 +268,11 @@ class ShareSequencer:
     # --- the loop ------------------------------------------------------------------------
 
     def step(self, now: float, observations: Iterable[Observation] = ()) -> list[WireChange]:
-        """Take in observations, re-share, and return the changes to send now, in order."""
+        """Take in observations, re-share, and return the changes to send now, in order.
+
+        ``observations`` hold the latest of any unit that changed (all of them is fine too);
+        a unit left out keeps its last observation.
+        """
         if self._now is not None and now < self._now:
             raise ConfigurationError(f"time went backwards: {now} < {self._now}")
         self._now = now
@@ -288,9 +292,16 @@ class ShareSequencer:
     # --- queries -------------------------------------------------------------------------
 
     def allowed(self, unit_id: str) -> int:
-        """What the director may send this unit now (e.g. to answer a request for current)."""
+        """What the director may send this unit now (e.g. to answer a request for current).
+
+        The last value sent to it (already counted against the total), never above a cap
+        lowered since, and 0 rather than anything below its minimum.
+        """
         unit = self._units.get(unit_id)
-        return 0 if unit is None or unit.granted is None else unit.granted
+        if unit is None or unit.granted is None:
+            return 0
+        amps = min(unit.granted, self._cap(unit))
+        return amps if amps >= self._minimum(unit) else 0
 
     def snapshot(self) -> SharingSnapshot:
         """Every unit's share, and the total used / available."""
@@ -299,7 +310,7 @@ class ShareSequencer:
             UnitShare(
                 unit_id=unit.unit_id,
                 target=unit.target,
-                granted=self.allowed(unit.unit_id),
+                granted=unit.granted or 0,
                 reported=unit.known,
                 exposure=self._exposure(unit),
                 cap=self._cap(unit),
