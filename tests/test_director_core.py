@@ -665,3 +665,17 @@ def test_a_reannounce_moves_the_advertised_ceiling_both_ways() -> None:
     harness.run_for(3)
     assert [m for _, m in harness.sent(ControllerHeartbeat, to=0x1839) if m.amps > 16] == []
     assert "safety" in harness.events(events.COMMAND_FAILED)[0].payload.reason
+
+
+def test_a_command_between_ticks_never_stretches_the_units_heartbeat_gap() -> None:
+    """SPEC §8.3: every 1300 ms, even when a command went out early in a free slot."""
+    unit = FakePeripheral(0x1839)
+    harness = bus(unit, max_current=32)
+    harness.run_for(10)
+    for offset in (0.2, 0.5, 0.9, 1.2):
+        beat = harness.sent(ControllerHeartbeat, to=0x1839)[-1][0]
+        harness.run_until(beat + offset)
+        harness.core.submit(0x1839, CommandKind.SET_SESSION_CURRENT, 16, harness.now)
+        harness.run_for(4)
+    times = [time for time, _ in harness.sent(ControllerHeartbeat, to=0x1839)]
+    assert max(periods(times)) <= 1.3 + 0.05

@@ -75,13 +75,6 @@ async def test_a_command_goes_out_in_the_next_free_slot() -> None:
         assert sent_at - call < config.heartbeat_interval / 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG director: a command sent early counts as the heartbeat of the slot it "
-    "preceded (PollSchedule.heartbeat_sent via BusController._command), so the unit's next "
-    "regular FB E0 is skipped and it hears nothing for ~2.6 s",
-)
 async def test_a_command_does_not_cost_the_unit_its_next_heartbeat() -> None:
     config = DirectorConfig(max_current=32.0)
     async with running(fast_units(3), config) as e2e:

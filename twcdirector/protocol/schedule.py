@@ -108,8 +108,17 @@ class PollSchedule:
         self.heartbeat_due = min(self.heartbeat_due, now)
 
     def heartbeat_sent(self, now: float) -> None:
-        """A heartbeat (plain or carrying a command) went out at ``now``."""
-        self.heartbeat_due = _next_due(self.heartbeat_due, now, self._heartbeat_interval)
+        """A heartbeat (plain or carrying a command) went out at ``now``.
+
+        One sent well before its tick (a command in the next free slot) leaves the schedule
+        alone: counted as that tick's heartbeat it would leave the unit up to two intervals
+        without one, and the tick keeps the units' heartbeats spread over the interval.
+        """
+        interval = self._heartbeat_interval
+        if now < self.heartbeat_due - interval / 2:
+            return
+        # Never more than one interval after this one, however early it went.
+        self.heartbeat_due = min(_next_due(self.heartbeat_due, now, interval), now + interval)
         self.request_allowed = True
 
     def due_request(self, now: float) -> int | None:
