@@ -240,6 +240,21 @@ def test_an_unanswering_unit_keeps_its_share_until_it_is_lost() -> None:
     assert driver.seq.allowed("A") == 0
 
 
+def test_a_unit_that_raises_itself_past_the_total_is_told_again_at_once() -> None:
+    driver = Driver()
+    charging_alone(driver)
+    driver.unit("B", car_connected=True)
+    driver.report("B", 10.0, 0)
+    driver.step(10.0)
+    driver.report("A", 11.0, 20)
+    assert driver.step(11.0) == [("B", 20)]
+    driver.report("B", 12.0, 20)
+    driver.report("A", 13.0, 22)  # A lifted its own limit (e.g. the end of a decrease, 07)
+    changes = driver.seq.step(13.0, list(driver.obs.values()))
+    assert [(c.unit_id, c.amps, c.reason) for c in changes] == [("A", 20, Reason.RETRY)]
+    assert driver.seq.snapshot().used == 42  # counted as it is until A confirms
+
+
 def test_an_unconfirmed_change_is_sent_again() -> None:
     driver = Driver()
     driver.unit("A", car_connected=True)
@@ -259,10 +274,35 @@ def test_the_zero_amp_quirk_settles_without_endless_resending() -> None:
     driver.seq.set_user_cap("A", 0)
     assert driver.step(0.0) == [("A", 0)]
     driver.report("A", 1.0, 6, actual=0.0)  # told 0 A, it reports 6 A
-    for now in (1.0, 11.0, 21.0, 31.0, 41.0):
-        assert driver.step(now) == []
+    sent = [driver.step(now) for now in (1.0, 11.0, 21.0, 31.0, 41.0, 51.0)]
+    # Two more tries (a unit at its minimum whose 0 A was lost looks the same), then it rests.
+    assert sent == [[], [("A", 0)], [("A", 0)], [], [], []]
     share = driver.seq.snapshot().units[0]
     assert (share.target, share.reported, share.exposure) == (0, 6, 6)  # still counted
+
+
+def test_a_lost_zero_to_a_unit_at_its_minimum_is_sent_again() -> None:
+    driver = Driver()
+    driver.unit("A", car_connected=True)
+    driver.report("A", 0.0, 6)
+    driver.seq.set_user_cap("A", 0)
+    assert driver.step(0.0) == [("A", 0)]
+    driver.report("A", 1.0, 6)  # the 0 A was lost: still 6 A
+    assert driver.step(1.0) == []
+    assert driver.step(10.0) == [("A", 0)]
+    driver.report("A", 10.5, 0)
+    assert driver.step(10.5) == []
+    assert driver.seq.snapshot().used == 0
+
+
+def test_the_quirk_does_not_hold_other_units_up() -> None:
+    driver = Driver()
+    driver.unit("A", car_connected=True)
+    driver.report("A", 0.0, 6)
+    driver.seq.set_user_cap("A", 0)
+    driver.unit("B", car_connected=True)
+    driver.report("B", 0.0, 0)
+    assert driver.step(0.0) == [("A", 0), ("B", 32)]  # 6 counted for A, 32 fit beside it
 
 
 def test_a_decrease_that_is_never_confirmed_stops_blocking_after_the_timeout() -> None:

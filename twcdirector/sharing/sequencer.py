@@ -32,8 +32,8 @@ checked against the sum of exposures, never against what the sequencer merely in
 6. A unit is settled only once its share was sent *and* its report shows it, so every unit is
    told its share at least once (a unit without a car gets 0 A as its default current, so a car
    plugging in starts from nothing). A unit told 0 A may report its minimum instead (SPEC §5,
-   §7.6): that counts as settled (no endless re-sending), but the reported value still counts
-   towards the total.
+   §7.6): after ``QUIRK_TRIES`` sends that counts as settled (no endless re-sending), but the
+   reported value still counts towards the total, and it never holds other units' raises up.
 
 **Safety invariant.** The sharing layer never raises a unit before the units lowered to make
 room for it have confirmed they were lowered: capacity a decrease frees is counted as used
@@ -62,6 +62,10 @@ from .allocate import Demand, UnitDemand, allocate, allocation_key
 from .limits import InstallationLimits, LimitController, whole_amps
 
 _LOGGER = logging.getLogger(__name__)
+
+#: How many times 0 A is sent to a unit that keeps reporting its minimum before that is taken
+#: as the 0 A quirk rather than a lost command.
+QUIRK_TRIES = 3
 
 
 class Reason(StrEnum):
@@ -187,6 +191,7 @@ class _Unit:
     since: float | None = None  # car connected since
     idle: bool = False
     idle_since: float | None = None
+    zero_tries: int = 0  # 0 A sent this many times in a row
 
 
 class ShareSequencer:
@@ -481,23 +486,35 @@ class ShareSequencer:
             return target, False
         if self._settled(unit, target):
             return None
-        if unit.pending and now - unit.pending[-1].at < self._retry_after:
-            return None  # sent, not confirmed yet: give it time
+        # Sent recently and not confirmed yet (or the quirk): give it time. A unit that moved
+        # away from a confirmed value by itself is told again at once.
+        recent = unit.last_change is not None and now - unit.last_change < self._retry_after
+        if recent and unit.granted == target and (unit.pending or self._quirk(unit, target)):
+            return None
         return target, unit.granted == target
 
     def _settled(self, unit: _Unit, amps: int) -> bool:
-        """Sent, and the unit's report shows it (a report alone is not enough: see quirk)."""
+        """Sent, and the unit's report shows it (a report alone is not enough: see quirk).
+
+        A unit at its minimum whose 0 A was lost looks just like the quirk, so the quirk is
+        only accepted once 0 A was sent ``QUIRK_TRIES`` times in a row.
+        """
         if unit.known is None or unit.granted != amps:
             return False
-        return unit.known == amps or (amps == 0 and unit.known <= self._minimum(unit))
+        return unit.known == amps or (self._quirk(unit, amps) and unit.zero_tries >= QUIRK_TRIES)
+
+    def _quirk(self, unit: _Unit, amps: int) -> bool:
+        """Told 0 A, it may report its minimum (SPEC §5, §7.6)."""
+        return amps == 0 and unit.known is not None and unit.known <= self._minimum(unit)
 
     def _awaits_decrease(self, unit: _Unit, now: float) -> bool:
+        # The quirk does not hold others up: what it reports stays counted anyway.
         if not unit.obs.online or not unit.pending or unit.known is None:
             return False
         amps = unit.pending[-1].amps
         return (
             amps < unit.known
-            and not self._settled(unit, amps)
+            and not self._quirk(unit, amps)
             and now - unit.value_since < self._pending_timeout
         )
 
@@ -511,6 +528,7 @@ class ShareSequencer:
         old = unit.granted if unit.granted is not None else (unit.known or 0)
         if not (unit.pending and unit.pending[-1].amps == amps):
             unit.value_since = now
+        unit.zero_tries = unit.zero_tries + 1 if amps == 0 and unit.granted == 0 else int(amps == 0)
         unit.pending.append(_Sent(amps, now))
         unit.granted = amps
         unit.last_change = now
