@@ -148,7 +148,9 @@ class Director(SafeEmitter):
         self._link: Link | None = None
         self._lost: LinkError | None = None
         self._generation = 0
-        self._wake = asyncio.Event()
+        # Set by input and commands; the bus loop's sleep ends when it is set.
+        self._wake_pending = False
+        self._waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._started = False
         self._stopping = False
@@ -258,7 +260,7 @@ class Director(SafeEmitter):
         if self.config.fail_safe and not self.config.listen_only and self.link_up:
             await self._fail_safe()
         self._closing = True
-        self._wake.set()
+        self._wake_up()
         if self._task is not None:
             done, _ = await asyncio.wait({self._task}, timeout=_STOP_TIMEOUT)
             if not done:
@@ -297,7 +299,7 @@ class Director(SafeEmitter):
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._futures[ticket] = future
         self._dispatch()
-        self._wake.set()
+        self._wake_up()
         await future
 
     # --- link callbacks ----------------------------------------------------------------
@@ -321,12 +323,12 @@ class Director(SafeEmitter):
             self._errors.clear()
             self._segment = b"" if end >= 0 else (self._segment + piece)[-_MAX_SEGMENT:]
         self._dispatch()
-        self._wake.set()
+        self._wake_up()
 
     def _on_lost(self, error: LinkError) -> None:
         if self._lost is None:
             self._lost = error
-        self._wake.set()
+        self._wake_up()
 
     def _on_framing_error(self, error: FramingError) -> None:
         _LOGGER.debug("framing error: %s", error)
@@ -376,7 +378,7 @@ class Director(SafeEmitter):
         link = self._link
         assert link is not None
         while not self._closing and self._lost is None:
-            self._wake.clear()
+            self._wake_pending = False
             now = self._now()
             transmission = self._core.poll(now)
             self._dispatch()
@@ -390,13 +392,27 @@ class Director(SafeEmitter):
             await self._sleep(self._core.next_wakeup(now))
 
     async def _sleep(self, deadline: float) -> None:
-        """Until ``deadline`` on our clock, or until woken by input or a command."""
+        """Until ``deadline`` on our clock, or until woken by input or a command.
+
+        One future and one timer handle: the bus idles here between every frame, and a
+        timeout context raising into the task would cost far more per wake.
+        """
         delay = deadline - self._now()
-        if delay <= 0:
+        if delay <= 0 or self._wake_pending:
             return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(delay):
-                await self._wake.wait()
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
+        timer = loop.call_later(delay, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def _wake_up(self) -> None:
+        self._wake_pending = True
+        if self._waiter is not None:
+            _resolve(self._waiter)
 
     async def _link_down(self, error: LinkError) -> None:
         _LOGGER.warning("link to %s lost: %s", self.port, error)
@@ -420,7 +436,7 @@ class Director(SafeEmitter):
             deadline = self._now() + backoff
             while not self._closing and self._now() < deadline:
                 # Keep time running for the core while the link is down (units get lost).
-                self._wake.clear()
+                self._wake_pending = False
                 now = self._now()
                 self._core.poll(now)
                 self._dispatch()
@@ -462,7 +478,7 @@ class Director(SafeEmitter):
             self._futures[ticket] = future
             futures.append(future)
         self._dispatch()
-        self._wake.set()
+        self._wake_up()
         for outcome in await asyncio.gather(*futures, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 _LOGGER.warning("fail-safe 0 A not confirmed: %s", outcome)
@@ -504,3 +520,8 @@ class Director(SafeEmitter):
                     f"{outcome.command} to {outcome.device_id} failed: {outcome.reason}"
                 )
             )
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
