@@ -16,6 +16,7 @@ PACKAGE = Path(twcdirector.__file__).resolve().parent
 #: Modules and packages that must do no I/O and read no clock of their own.
 PURE = [
     "protocol",
+    "sharing",
     "events.py",
     "exceptions.py",
     "keys.py",
@@ -93,11 +94,16 @@ def test_pure_modules_import_no_io(path: Path) -> None:
         assert top == "twcdirector" or top in sys.stdlib_module_names, module
 
 
-def test_protocol_package_imports_only_the_standard_library_and_itself() -> None:
+def test_protocol_package_imports_only_the_standard_library_and_pure_siblings() -> None:
     for path in (PACKAGE / "protocol").rglob("*.py"):
         for module in _imports(path):
             assert module.split(".")[0] in sys.stdlib_module_names or module.startswith(
-                ("twcdirector.protocol", "twcdirector.exceptions", "twcdirector.events")
+                (
+                    "twcdirector.protocol",
+                    "twcdirector.exceptions",
+                    "twcdirector.events",
+                    "twcdirector.sharing",  # pure as well: capacity sharing in the core
+                )
             ), (path, module)
 
 

@@ -224,7 +224,19 @@ class Director(SafeEmitter):
             ),
             echoes=core.echoes,
             bus_errors=core.bus_errors,
+            sharing=core.sharing_snapshot(),
         )
+
+    def set_installation_limits(
+        self, *, total_max: float | None = None, unit_max: float | None = None
+    ) -> None:
+        """Change the shared (``total_max``) or per-unit maximum at run time.
+
+        Only within the configured ``shared_max`` / ``max_current``: a higher value raises
+        :class:`ConfigurationError`. Units are lowered before any is raised.
+        """
+        self._core.set_installation_limits(total_max=total_max, unit_max=unit_max)
+        self._wake_up()
 
     async def start(self) -> None:
         """Open the port and begin; raise :class:`LinkError` if it cannot be opened."""

@@ -42,6 +42,9 @@ FRAMING_ERROR = "TWC_FRAMING_ERROR"
 #: The serial port vanished or failed / was reopened.
 LINK_LOST = "TWC_LINK_LOST"
 LINK_RESTORED = "TWC_LINK_RESTORED"
+#: Capacity sharing moved currents: payload the shares, total used and available
+#: (:class:`~twcdirector.sharing.SharingSnapshot`).
+SHARING_CHANGED = "TWC_SHARING_CHANGED"
 #: A wiring or identity fault on the bus (a second controller, an ID collision).
 BUS_ERROR = "TWC_BUS_ERROR"
 #: A decoded frame not from an announced peripheral (another controller's frames, a unit not

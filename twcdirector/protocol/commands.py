@@ -83,6 +83,8 @@ class PendingCommand:
     #: A relative command whose reply was lost: the unit's next report must tell whether it
     #: took effect before it may be sent again.
     awaiting_report: bool = False
+    #: Sent by capacity sharing, not by a caller; a newer share replaces it while queued.
+    from_sharing: bool = False
 
     def message(self, sender: int, protocol: ProtocolVersion) -> Message:
         """The frame that carries it, at the unit's protocol length."""

@@ -23,6 +23,11 @@ class DirectorConfig:
     listen_only: bool = False
     #: The installation's per-unit maximum. ``None``: only 0 A may ever be sent.
     max_current: float | None = None
+    #: Capacity sharing: the supply every unit shares (the breaker), whole amps. ``None``: off,
+    #: every unit may be given ``max_current``. Needs ``max_current``.
+    shared_max: float | None = None
+    #: Capacity sharing changes a unit's current at most this often (SPEC §5: ~5 s).
+    sharing_min_interval: float = 5.0
     #: Peripherals claimed at most; more announcing units are reported and left alone.
     max_peripherals: int = 3
     startup_e1_count: int = 4
@@ -58,6 +63,23 @@ class DirectorConfig:
             not math.isfinite(self.max_current) or not 0 <= self.max_current <= 655
         ):
             raise ConfigurationError(f"max_current {self.max_current!r} must be 0-655 A")
+        if self.shared_max is not None:
+            if self.max_current is None:
+                raise ConfigurationError("shared_max needs max_current (the per-unit maximum)")
+            if (
+                not math.isfinite(self.shared_max)
+                or self.shared_max < 0
+                or self.shared_max != int(self.shared_max)
+                or self.max_current != int(self.max_current)
+            ):
+                raise ConfigurationError(
+                    f"shared_max {self.shared_max!r} and max_current {self.max_current!r} must "
+                    "be whole amperes >= 0 when capacity sharing is on"
+                )
+        if not math.isfinite(self.sharing_min_interval) or self.sharing_min_interval < 0:
+            raise ConfigurationError(
+                f"sharing_min_interval {self.sharing_min_interval!r} must be >= 0"
+            )
         _positive_int(self, "max_peripherals", "baudrate")
         _non_negative_int(self, "startup_e1_count", "startup_e2_count", "command_retries")
         _positive(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ..events import (
+    ALLOCATION_CHANGED,
     BUS_ERROR,
     BUS_MESSAGE,
     COMMAND_CONFIRMED,
@@ -30,6 +31,7 @@ from ..events import (
     DEVICE_LOST,
     FRAMING_ERROR,
     NEW_DEVICE,
+    SHARING_CHANGED,
     BusError,
     CommandOutcome,
     DeviceFound,
@@ -38,11 +40,14 @@ from ..events import (
     format_id,
 )
 from ..exceptions import (
+    ConfigurationError,
     DeviceNotFoundError,
     FramingError,
     NotApplicableError,
     UsageError,
 )
+from ..sharing.bridge import SharingBridge
+from ..sharing.sequencer import SharingSnapshot
 from .codes import FrameType, HeartbeatCommand, PeripheralState, ProtocolVersion
 from .commands import CommandKind, PendingCommand
 from .config import DirectorConfig
@@ -115,7 +120,12 @@ class BusController:
     def __init__(self, config: DirectorConfig, limits: CurrentLimits | None = None) -> None:
         self.config = config
         #: The one gate for every current (capacity sharing adds grants here).
-        self.limits = limits if limits is not None else CurrentLimits(config.max_current)
+        self._sharing = SharingBridge(config) if config.shared_max is not None else None
+        self.limits = (
+            limits
+            if limits is not None
+            else CurrentLimits(config.max_current, sharing=self._sharing is not None)
+        )
         self.sign = config.sign if config.sign is not None else 1
         self.started = False
         self.link_up = False
@@ -209,6 +219,8 @@ class BusController:
     def poll(self, now: float) -> Transmission | None:
         """The frame to write now, if any. Call again at :meth:`next_wakeup` or on input."""
         self._expire(now)
+        if self._sharing is not None and self._may_transmit():
+            self._share(now)
         if not self._may_transmit():
             return None
         if self._exchange is not None:
@@ -232,6 +244,8 @@ class BusController:
             else:
                 free = self._bus_free_at()
                 times.extend(max(due, free) for due in self._due_times())
+        if self._sharing is not None:
+            times.append(self._sharing.next_step())
         later = [time for time in times if now < time < math.inf]
         return max(min(later, default=now + 1.0), now + _MIN_WAKE)
 
@@ -248,6 +262,8 @@ class BusController:
             raise NotApplicableError(f"{kind} needs protocol 2; {record.id_hex} speaks protocol 1")
         if not record.online:
             raise NotApplicableError(f"peripheral {record.id_hex} is offline")
+        if self._sharing is not None:
+            return self._submit_shared(record, kind, amps, now)
         if kind.carries_amps:
             amps = self.limits.check(amps, record, owed=record.owed_amps(now))
         else:
@@ -267,6 +283,86 @@ class BusController:
             self._queues[device_id].append(command)
             _LOGGER.debug("queued %s %s A for %s", kind, amps, record.id_hex)
         return command.ticket
+
+    def _submit_shared(
+        self, record: PeripheralRecord, kind: CommandKind, amps: float, now: float
+    ) -> int:
+        """Under capacity sharing a session current caps the unit's share; the sharing layer
+        alone sets currents, so default currents and relative commands are refused."""
+        assert self._sharing is not None
+        if kind is CommandKind.SET_SESSION_CURRENT:
+            amps = self.limits.check(amps, record, with_grant=False)
+            self._sharing.sequencer.set_user_cap(record.id_hex, amps)
+            self._sharing.reported()  # re-share at the next poll
+            command = PendingCommand(self._next_ticket, kind, record.device_id, amps, attempts=0)
+            self._next_ticket += 1
+            self._notify(
+                COMMAND_CONFIRMED,
+                CommandOutcome(
+                    record.id_hex, kind.value, amps, 0, True, "a cap on the unit's shared current"
+                ),
+                record.device_id,
+                command.ticket,
+            )
+            return command.ticket
+        if kind.carries_amps or kind.relative:
+            raise NotApplicableError(
+                f"{kind}: capacity sharing sets {record.id_hex}'s current; "
+                "a session current caps its share"
+            )
+        return self._queue(PendingCommand(self._next_ticket, kind, record.device_id, 0.0))
+
+    def _queue(self, command: PendingCommand) -> int:
+        self._next_ticket += 1
+        if not self.link_up:
+            self._fail(command, "link is down")
+        else:
+            self._queues[command.device_id].append(command)
+        return command.ticket
+
+    def _share(self, now: float) -> None:
+        """Step capacity sharing: grants follow its shares, its changes join the queues."""
+        assert self._sharing is not None
+        records = list(self.records())
+        changes = self._sharing.step(records, now)
+        if changes is None:
+            return
+        sequencer = self._sharing.sequencer
+        for record in records:
+            # The sharing layer's word is every unit's ceiling, lowered at once.
+            self.limits.set_grant(record.device_id, float(sequencer.allowed(record.id_hex)))
+        in_flight = self._exchange.command if self._exchange is not None else None
+        for change in changes:
+            device_id = int(change.unit_id, 16)
+            queue = self._queues.get(device_id)
+            if queue is None:
+                continue
+            for stale in [c for c in queue if c.from_sharing and c is not in_flight]:
+                queue.remove(stale)
+            kind = _SHARING_KINDS.get(HeartbeatCommand(change.command))
+            if kind is not None:  # 08 needs no command: the next heartbeat answers it
+                self._queue(
+                    PendingCommand(
+                        self._next_ticket, kind, device_id, float(change.amps), from_sharing=True
+                    )
+                )
+        for event in sequencer.take_events():
+            self._notify(ALLOCATION_CHANGED, event, int(event.device_id, 16))
+        if changes:
+            self._notify(SHARING_CHANGED, sequencer.snapshot())
+
+    def sharing_snapshot(self) -> SharingSnapshot | None:
+        """Every unit's share and the total used / available; ``None`` without sharing."""
+        return None if self._sharing is None else self._sharing.snapshot()
+
+    def set_installation_limits(
+        self, *, total_max: float | None = None, unit_max: float | None = None
+    ) -> None:
+        """Change the shared or per-unit maximum at run time, never past the configured one."""
+        if self._sharing is None:
+            raise ConfigurationError("capacity sharing is off (no shared_max configured)")
+        self._sharing.sequencer.set_limits(total_max=total_max, unit_max=unit_max)
+        self._sharing.reported()  # re-share at the next poll
 
     # --- state for the adapter ---------------------------------------------------------
 
@@ -360,6 +456,9 @@ class BusController:
         if isinstance(message, PeripheralHeartbeat):
             # The report shows whether the increases sent before it took effect.
             record.unconfirmed_raise = 0.0
+            record.reported_at = now
+            if self._sharing is not None:
+                self._sharing.reported()
             self._settle_relative(record, message)
         notices = record.update(message, now)
         if not record.announced and (
@@ -699,6 +798,11 @@ class BusController:
 
 
 _FRAME_COMMANDS = frozenset({CommandKind.OPEN_CONTACTORS, CommandKind.CLOSE_CONTACTORS})
+#: The heartbeat command a sharing change suggests -> the command that carries it.
+_SHARING_KINDS = {
+    HeartbeatCommand.SET_DEFAULT_CURRENT: CommandKind.SET_DEFAULT_CURRENT,
+    HeartbeatCommand.SET_SESSION_CURRENT: CommandKind.SET_SESSION_CURRENT,
+}
 _AMPS_COMMANDS = frozenset(
     {
         HeartbeatCommand.SET_DEFAULT_CURRENT,

@@ -63,6 +63,7 @@ class PeripheralRecord:
         "online",
         "owed_until",
         "protocol",
+        "reported_at",
         "serial",
         "sign",
         "state",
@@ -95,6 +96,8 @@ class PeripheralRecord:
         self.errors = 0
         #: The last current the user had confirmed; what an allocation request is given.
         self.wanted_amps: float | None = None
+        #: When the unit's last status report (``FD E0``) arrived.
+        self.reported_at: float | None = None
         #: What increases (06) sent since the unit's last status report may have added.
         self.unconfirmed_raise = 0.0
         #: Until when each decrease (07) sent may still give its 2 A back (SPEC §3.4).

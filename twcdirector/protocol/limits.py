@@ -44,6 +44,8 @@ class CurrentLimits:
 
     max_current: float | None = None
     grants: dict[int, float] = field(default_factory=dict)
+    #: Capacity sharing is on: a unit without a grant may be given nothing.
+    sharing: bool = False
 
     def set_grant(self, device_id: int, amps: float | None) -> None:
         """Set (or with ``None`` remove) a capacity-sharing ceiling for one unit."""
@@ -54,15 +56,18 @@ class CurrentLimits:
             raise CurrentLimitError(f"grant {amps!r} A must be a finite current >= 0")
         self.grants[device_id] = float(amps)
 
-    def ceiling(self, device: LimitSubject) -> float:
-        """The highest current the unit may be given; 0 without a configured maximum."""
+    def ceiling(self, device: LimitSubject, *, with_grant: bool = True) -> float:
+        """The highest current the unit may be given; 0 without a configured maximum.
+
+        ``with_grant=False``: the installation's ceiling alone (what a user's cap may ask).
+        """
         if self.max_current is None:
             return 0.0
         ceiling = self.max_current
         if device.advertised_max is not None:
             ceiling = min(ceiling, device.advertised_max)
-        grant = self.grants.get(device.device_id)
-        if grant is not None:
+        grant = self.grants.get(device.device_id, 0.0 if self.sharing else None)
+        if grant is not None and with_grant:
             ceiling = min(ceiling, grant)
         return ceiling
 
@@ -70,7 +75,9 @@ class CurrentLimits:
         """The lowest non-zero current for the unit's protocol version."""
         return MINIMUM_AMPS[device.protocol]
 
-    def check(self, amps: float, device: LimitSubject, *, owed: float = 0.0) -> float:
+    def check(
+        self, amps: float, device: LimitSubject, *, owed: float = 0.0, with_grant: bool = True
+    ) -> float:
         """Return ``amps`` as a float if it may be sent to ``device``; else raise.
 
         ``owed`` is what the unit may still add by itself: after a decrease (07) it raises
@@ -93,7 +100,7 @@ class CurrentLimits:
             raise CurrentLimitError(
                 f"{amps} A is below the protocol-{int(device.protocol)} minimum of {minimum} A"
             )
-        ceiling = self.ceiling(device)
+        ceiling = self.ceiling(device, with_grant=with_grant)
         if amps > ceiling:
             raise CurrentLimitError(f"{amps} A is above this unit's limit of {ceiling} A")
         if amps + owed > ceiling:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .codes import ProtocolVersion
+
+if TYPE_CHECKING:  # the sharing package imports this module's neighbours
+    from ..sharing.sequencer import SharingSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +70,5 @@ class DirectorSnapshot:
     echoes: int = 0
     #: Second controllers and ID collisions seen.
     bus_errors: int = 0
+    #: Capacity sharing: every unit's share and the total used / available; None when off.
+    sharing: SharingSnapshot | None = None
