@@ -144,6 +144,17 @@ def test_a_unit_without_a_share_is_given_nothing_even_when_it_asks() -> None:
     assert sum(allowed(units)) <= TOTAL
 
 
+def test_a_unit_asking_for_current_gets_its_share_through_08() -> None:
+    """A car that plugs in while its unit was told 0 A asks for an allocation (state 08,
+    max 0): the heartbeat answers it with the unit's share, not the 0 A sent before."""
+    harness, units = shared_bus()
+    for unit in units[:2]:
+        unit.state = PeripheralState.STARTING
+        unit.allowed = 0
+    harness.run_for(25)
+    assert allowed(units) == [20, 20, 0]
+
+
 def test_sharing_needs_a_per_unit_maximum() -> None:
     with pytest.raises(ConfigurationError, match="max_current"):
         DirectorConfig(shared_max=40)

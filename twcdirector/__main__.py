@@ -38,6 +38,7 @@ _DIRECTOR_EVENTS = (
     events.LINK_RESTORED,
     events.BUS_ERROR,
     events.BUS_MESSAGE,
+    events.SHARING_CHANGED,
 )
 #: Gen 3 units: their readings come through __ALL_COMMANDS__ under their endpoint's name.
 _GEN3_EVENTS = (
@@ -59,6 +60,7 @@ _DEVICE_EVENTS = (
     events.COMMAND_CONFIRMED,
     events.COMMAND_FAILED,
     events.STATE_CHANGED,
+    events.ALLOCATION_CHANGED,
 )
 
 
@@ -95,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--controller-id", type=_hex_id, metavar="HEX", help="our ID on the bus (default F00D)"
     )
     parser.add_argument(
+        "--shared-max",
+        type=float,
+        metavar="A",
+        help="capacity sharing: the supply all units share, whole amperes (needs --max-current)",
+    )
+    parser.add_argument(
         "--fail-safe", action="store_true", help="on stop, set every unit's session current to 0 A"
     )
     parser.add_argument(
@@ -115,6 +123,8 @@ def config_from(args: argparse.Namespace) -> DirectorConfig:
         options["max_current"] = args.max_current
     if args.controller_id is not None:
         options["controller_id"] = args.controller_id
+    if args.shared_max is not None:
+        options["shared_max"] = args.shared_max
     return DirectorConfig(**options)
 
 

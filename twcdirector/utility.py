@@ -46,6 +46,7 @@ from .keys import COMMAND_KEYS, Action, KeyCommand
 from .protocol import Message
 from .protocol.config import DirectorConfig
 from .screen import Screen, ScreenSnapshot, render
+from .sharing import SharingSnapshot
 from .simulator import SimulatedBus, default_units, demo_scenario
 from .simulator.gen3 import start_gen3_units
 from .terminal import DOWN, RESIZE, UP, curses_screen, paint, read_keys
@@ -73,6 +74,7 @@ class Options:
     verbose: int
     gen3: tuple[str, ...] = ()
     simulate_gen3: int = 0
+    shared_max: float | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,6 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=(
             "per-unit maximum in amperes, required before any non-zero current is sent "
             "(default: none; with --simulate the simulated units' rating, 32 A)"
+        ),
+    )
+    parser.add_argument(
+        "--shared-max",
+        metavar="A",
+        type=float,
+        help=(
+            "capacity sharing: the supply all units share (the breaker), whole amperes; needs "
+            "--max-current (default: off, each unit may have --max-current)"
         ),
     )
     parser.add_argument(
@@ -175,6 +186,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         verbose=args.verbose,
         gen3=tuple(args.gen3),
         simulate_gen3=args.simulate_gen3,
+        shared_max=args.shared_max,
     )
 
 
@@ -364,6 +376,7 @@ class Console:
             gen3=tuple(gen3[device_id] for device_id in sorted(gen3)),
             selected=self.selected,
             log=tuple(self.log),
+            sharing=_sharing_line(snapshot.sharing),
         )
         return render(view, width, height)
 
@@ -418,6 +431,17 @@ def _summary(name: str, payload: Any) -> str:
     return name.removeprefix("TWC_").replace("_", " ").lower()
 
 
+def _sharing_line(sharing: SharingSnapshot | None) -> str | None:
+    """The header's capacity-sharing line: the total, and each unit's share."""
+    if sharing is None:
+        return None
+    shares = "  ".join(f"{unit.unit_id} {unit.granted} A" for unit in sharing.units)
+    return (
+        f"sharing {sharing.total_max} A: used {sharing.used} A, available "
+        f"{sharing.available} A  |  shares: {shares or 'none yet'}"
+    )
+
+
 def _clock() -> str:
     return time.strftime("%H:%M:%S")
 
@@ -440,6 +464,7 @@ async def run(options: Options, log_file: TextIO | None = None) -> int:
             controller_id=options.controller_id,
             listen_only=options.listen_only,
             max_current=options.max_current,
+            shared_max=options.shared_max,
         )
         director = Director(port, config)
         hosts = list(options.gen3)

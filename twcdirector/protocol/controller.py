@@ -501,7 +501,7 @@ class BusController:
     def _confirm(self, command: PendingCommand) -> None:
         self._queues[command.device_id].popleft()
         record = self._records[command.device_id]
-        if command.kind.carries_amps:
+        if command.kind.carries_amps and not command.from_sharing:
             record.wanted_amps = command.amps
         self._notify(
             COMMAND_CONFIRMED,
@@ -671,7 +671,9 @@ class BusController:
             # The unit asks for an allocation (SPEC §8.4); without a configured maximum it
             # is given 0 A.
             command = HeartbeatCommand.ACK_CHARGE_START
-            amps = self.limits.allocation(record, record.wanted_amps, owed=record.owed_amps(now))
+            # Under capacity sharing the grant alone says what the unit may have.
+            wanted = None if self._sharing is not None else record.wanted_amps
+            amps = self.limits.allocation(record, wanted, owed=record.owed_amps(now))
         message = ControllerHeartbeat(
             self.config.controller_id, record.device_id, command, amps, length=self._length(record)
         )
