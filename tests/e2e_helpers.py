@@ -43,6 +43,7 @@ DEVICE_EVENTS = (
     events.COMMAND_CONFIRMED,
     events.COMMAND_FAILED,
     events.STATE_CHANGED,
+    events.ALLOCATION_CHANGED,
     "TWC_STATUS",
 )
 DIRECTOR_EVENTS = (
@@ -51,6 +52,7 @@ DIRECTOR_EVENTS = (
     events.BUS_ERROR,
     events.LINK_LOST,
     events.LINK_RESTORED,
+    events.SHARING_CHANGED,
 )
 
 

@@ -340,10 +340,15 @@ class BusController:
             for stale in [c for c in queue if c.from_sharing and c is not in_flight]:
                 queue.remove(stale)
             kind = _SHARING_KINDS.get(HeartbeatCommand(change.command))
-            if kind is not None:  # 08 needs no command: the next heartbeat answers it
+            kinds = [] if kind is None else [kind]  # 08 needs none: the next heartbeat answers
+            if kind is CommandKind.SET_SESSION_CURRENT and self._records[device_id].protocol == 2:
+                # The default is what the unit offers the next car (SPEC §5): a share lowered
+                # by 09 alone would leave a higher default for the car after an unplug.
+                kinds.append(CommandKind.SET_DEFAULT_CURRENT)
+            for each in kinds:
                 self._queue(
                     PendingCommand(
-                        self._next_ticket, kind, device_id, float(change.amps), from_sharing=True
+                        self._next_ticket, each, device_id, float(change.amps), from_sharing=True
                     )
                 )
         for event in sequencer.take_events():

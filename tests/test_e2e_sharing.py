@@ -1,0 +1,61 @@
+"""Capacity sharing end to end: three simulated units on one 40 A supply, over a real pty.
+
+After every frame the units hear, the sum of what they are allowed is checked against the
+supply; the units' own reports must converge to the expected shares.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e_helpers import E2E, fast_config, fast_units, running
+from twcdirector.events import ALLOCATION_CHANGED
+from twcdirector.simulator import Car
+
+pytestmark = pytest.mark.timeout(90)
+
+SUPPLY = 40
+QUICK_CAR = Car(vin=None, tesla=False, ramp_rate=100.0)
+
+
+def reported(e2e: E2E) -> list[float]:
+    return sorted(e2e.snap(i).allowed_amps or 0 for i in range(3))
+
+
+async def test_plugging_in_one_two_three_cars_converges_to_fair_shares() -> None:
+    config = fast_config(max_current=32, shared_max=SUPPLY, sharing_min_interval=0.5)
+    async with running(fast_units(3, protocols=(2,)), config) as e2e:
+        sim = e2e.sim
+        await e2e.discovered()
+        highest = [0.0]
+
+        def watch_total(_chunk: object) -> None:
+            # Called for every frame the units send: each answers just after applying a command.
+            total = sum(unit.max_amps for unit in sim.units)
+            highest[0] = max(highest[0], total)
+
+        sim.observe(watch_total)
+
+        def limits() -> list[float]:
+            return [unit.max_amps for unit in sim.units]
+
+        sim.plug_in(0, QUICK_CAR)
+        await e2e.until(lambda: limits() == [32, 0, 0])  # the unit's maximum, not the supply
+        sim.plug_in(1, QUICK_CAR)
+        await e2e.until(lambda: limits() == [20, 20, 0])
+        sim.plug_in(2, QUICK_CAR)
+        await e2e.until(lambda: sorted(limits()) == [13, 13, 14])
+        # The director's view agrees with the units' own reports.
+        await e2e.until(lambda: reported(e2e) == [13, 13, 14])
+        sharing = e2e.director.snapshot().sharing
+        assert sharing is not None
+        assert sharing.total_max == SUPPLY
+        assert sharing.used <= SUPPLY
+        sim.unplug(0)
+        await e2e.until(lambda: limits()[1:] == [20, 20])
+
+        # Never more than the supply allowed together, the unplug included: a unit falls back
+        # to its default current then, so the default follows the share too.
+        assert highest[0] <= SUPPLY
+        changes = e2e.recorder.payloads(ALLOCATION_CHANGED)
+        assert {change.device_id for change in changes} == {e2e.id_hex(i) for i in range(3)}
