@@ -162,3 +162,21 @@ def test_key_table_is_the_seeds() -> None:
     assert COMMAND_KEYS["-"].action is Action.DECREASE_CURRENT
     assert COMMAND_KEYS["+"].action is Action.INCREASE_CURRENT
     assert COMMAND_KEYS["8"].label == "session current 20 A"
+
+
+def test_capacity_sharing_shows_in_the_header() -> None:
+    from twcdirector.sharing import Demand, SharingSnapshot, UnitShare
+    from twcdirector.utility import _sharing_line
+
+    shares = tuple(
+        UnitShare(unit, target, target, target, target, 32, Demand.CHARGING, True)
+        for unit, target in (("1839", 14), ("2019", 13), ("2433", 13))
+    )
+    line = _sharing_line(SharingSnapshot(40, 32, 40, 0, shares))
+    assert line == (
+        "sharing 40 A: used 40 A, available 0 A  |  shares: 1839 14 A  2019 13 A  2433 13 A"
+    )
+    assert _sharing_line(None) is None
+    screen = render(_screen(sharing=line), 140, 20)
+    assert screen.lines[2] == line
+    assert screen.lines[3].startswith("ID ")
