@@ -21,7 +21,7 @@ from . import gen3 as gen3_package
 from .director import Director
 from .emitter import SafeEmitter
 from .exceptions import ConfigurationError, LinkError
-from .gen3.events import GEN3_ERROR
+from .gen3.events import UNIT_EVENTS
 from .jsonlog import event_line
 from .protocol.config import DirectorConfig
 from .transport import LinkFactory
@@ -40,28 +40,9 @@ _DIRECTOR_EVENTS = (
     events.BUS_MESSAGE,
     events.SHARING_CHANGED,
 )
-#: Gen 3 units: their readings come through __ALL_COMMANDS__ under their endpoint's name.
-_GEN3_EVENTS = (
-    events.ALL_COMMANDS,
-    events.CAR_CONNECTED,
-    events.DEVICE_LOST,
-    events.DEVICE_FOUND,
-    events.STATE_CHANGED,
-    events.ALERT_RAISED,
-    events.ALERT_CLEARED,
-    events.REBOOT_DETECTED,
-    GEN3_ERROR,
-)
-_DEVICE_EVENTS = (
-    events.ALL_COMMANDS,
-    events.CAR_CONNECTED,
-    events.DEVICE_LOST,
-    events.DEVICE_FOUND,
-    events.COMMAND_CONFIRMED,
-    events.COMMAND_FAILED,
-    events.STATE_CHANGED,
-    events.ALLOCATION_CHANGED,
-)
+#: Per device: readings and decoded commands come through __ALL_COMMANDS__ under their names.
+_DEVICE_EVENTS = (events.ALL_COMMANDS, *events.PERIPHERAL_EVENTS)
+_GEN3_EVENTS = (events.ALL_COMMANDS, *UNIT_EVENTS)
 
 
 class _Parser(argparse.ArgumentParser):

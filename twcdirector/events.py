@@ -34,6 +34,17 @@ ALERT_RAISED = "TWC_ALERT_RAISED"
 ALERT_CLEARED = "TWC_ALERT_CLEARED"
 REBOOT_DETECTED = "TWC_REBOOT_DETECTED"
 
+#: What a Gen 2 peripheral emits besides its decoded commands and ``__ALL_COMMANDS__``.
+PERIPHERAL_EVENTS = (
+    CAR_CONNECTED,
+    DEVICE_LOST,
+    DEVICE_FOUND,
+    COMMAND_CONFIRMED,
+    COMMAND_FAILED,
+    STATE_CHANGED,
+    ALLOCATION_CHANGED,
+)
+
 # --- on the director -----------------------------------------------------------------------
 #: A unit was seen for the first time; payload :class:`NewDevice`.
 NEW_DEVICE = "TWC_NEW_DEVICE"

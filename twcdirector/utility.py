@@ -33,7 +33,7 @@ from .exceptions import (
     TWCError,
 )
 from .gen3 import (
-    GEN3_ERROR,
+    UNIT_EVENTS,
     AlertEvent,
     Gen3ErrorEvent,
     Gen3Monitor,
@@ -196,28 +196,6 @@ SIMULATED_RATING = 32.0
 
 # --- 2. connecting: the director and its events --------------------------------------------
 
-#: What the log shows of a Gen 2 peripheral, besides its decoded commands.
-_GEN2_EVENTS = (
-    events.CAR_CONNECTED,
-    events.DEVICE_LOST,
-    events.DEVICE_FOUND,
-    events.COMMAND_CONFIRMED,
-    events.COMMAND_FAILED,
-    events.STATE_CHANGED,
-    events.ALLOCATION_CHANGED,
-)
-#: What the log shows of a Gen 3 unit.
-_GEN3_EVENTS = (
-    events.CAR_CONNECTED,
-    events.DEVICE_LOST,
-    events.DEVICE_FOUND,
-    events.STATE_CHANGED,
-    events.ALERT_RAISED,
-    events.ALERT_CLEARED,
-    events.REBOOT_DETECTED,
-    GEN3_ERROR,
-)
-
 
 class Console:
     """The utility's state: the director, the selection and the log it shows."""
@@ -244,11 +222,11 @@ class Console:
         names: tuple[str, ...]
         if isinstance(device, Peripheral):
             device.on(events.ALL_COMMANDS, lambda msg: self._on_message(new.device_id, msg))
-            names = _GEN2_EVENTS
+            names = events.PERIPHERAL_EVENTS
         else:
             assert isinstance(device, Gen3Unit)
             device.on(events.ALL_COMMANDS, lambda reading: self._on_reading(new.device_id, reading))
-            names = _GEN3_EVENTS
+            names = UNIT_EVENTS
         for name in names:
             device.on(name, self._device_event(new.device_id, name))
 

@@ -10,6 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ..events import (
+    ALERT_CLEARED,
+    ALERT_RAISED,
+    CAR_CONNECTED,
+    DEVICE_FOUND,
+    DEVICE_LOST,
+    REBOOT_DETECTED,
+    STATE_CHANGED,
+)
+
 #: A ``/api/1/vitals`` read; payload :class:`~twcdirector.gen3.Gen3Vitals`.
 GEN3_VITALS = "GEN3_VITALS"
 #: A ``/api/1/lifetime`` read; payload :class:`~twcdirector.gen3.Gen3Lifetime`.
@@ -66,3 +76,16 @@ class RebootDetected:
     device_id: str
     old_uptime_s: int
     new_uptime_s: int
+
+
+#: What a Gen 3 unit emits besides its readings and ``__ALL_COMMANDS__``.
+UNIT_EVENTS = (
+    CAR_CONNECTED,
+    DEVICE_LOST,
+    DEVICE_FOUND,
+    STATE_CHANGED,
+    ALERT_RAISED,
+    ALERT_CLEARED,
+    REBOOT_DETECTED,
+    GEN3_ERROR,
+)
