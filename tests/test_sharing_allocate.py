@@ -138,6 +138,9 @@ def test_an_offline_unit_keeps_its_reserve_off_the_total() -> None:
     assert allocate(units, LIMITS) == {"A": 20, "B": 10, "C": 10}
     units = [car("A", online=False, reserved=50), car("B")]
     assert allocate(units, LIMITS) == {"A": 50, "B": 0}
+    # An online unit's reserve (current it cannot shed) is taken off too; it gets its share.
+    units = [car("A", 1.0, demand=Demand.NONE, reserved=6), car("B", 2.0), car("C", 3.0)]
+    assert allocate(units, LIMITS) == {"A": 0, "B": 17, "C": 17}
 
 
 def test_higher_priority_is_served_first_above_the_minimums() -> None:
@@ -175,7 +178,7 @@ limits_st = st.builds(InstallationLimits, st.integers(0, 120), st.integers(0, 80
 def test_allocation_is_safe(units: list[UnitDemand], limits: InstallationLimits) -> None:
     shares = allocate(units, limits)
     online = [unit for unit in units if unit.online]
-    reserved = sum(unit.reserved for unit in units if not unit.online)
+    reserved = sum(unit.reserved for unit in units)
     assert sum(shares[u.unit_id] for u in online) <= max(0, limits.total_max - reserved)
     for unit in online:
         amps = shares[unit.unit_id]
@@ -194,7 +197,7 @@ def test_allocation_is_live_fair_and_wastes_nothing(
     units: list[UnitDemand], limits: InstallationLimits
 ) -> None:
     shares = allocate(units, limits)
-    budget = max(0, limits.total_max - sum(u.reserved for u in units if not u.online))
+    budget = max(0, limits.total_max - sum(u.reserved for u in units))
     eligible = [
         unit
         for unit in units

@@ -281,6 +281,27 @@ def test_the_zero_amp_quirk_settles_without_endless_resending() -> None:
     assert (share.target, share.reported, share.exposure) == (0, 6, 6)  # still counted
 
 
+def test_what_a_unit_told_zero_keeps_reporting_is_shared_around() -> None:
+    driver = Driver(ShareSequencer(InstallationLimits(total_max=15, unit_max=6)))
+    driver.unit("A", car_connected=True, protocol=ProtocolVersion.V1)
+    driver.report("A", 0.0, 5)
+    driver.seq.set_user_cap("A", 0)
+    for unit_id in ("B", "C"):
+        driver.unit(unit_id, car_connected=True, protocol=ProtocolVersion.V1)
+        driver.report(unit_id, 0.0, 0)
+    assert driver.step(0.0) == [("A", 0), ("B", 6)]  # A still counts 5 A: no room for C
+    driver.report("B", 1.0, 6)
+    for now in (10.0, 20.0):
+        driver.report("A", now, 5)
+        assert driver.step(now) == [("A", 0)]
+    # A settled into the quirk: its 5 A are reserved, so B and C share the 10 A left.
+    driver.report("A", 21.0, 5)
+    assert driver.step(21.0) == [("B", 5)]
+    assert {s.unit_id: s.target for s in driver.seq.snapshot().units} == {"A": 0, "B": 5, "C": 5}
+    driver.report("B", 22.0, 5)
+    assert driver.step(22.0) == [("C", 5)]
+
+
 def test_a_lost_zero_to_a_unit_at_its_minimum_is_sent_again() -> None:
     driver = Driver()
     driver.unit("A", car_connected=True)

@@ -4,8 +4,9 @@ Policy, in order:
 
 1. A unit without a car, or whose cap (wiring, hardware rating, user cap) is below its minimum,
    gets 0 A.
-2. An offline unit keeps what it was last allowed (``reserved``): it may still be drawing it.
-   That is taken off the total before anything else is shared.
+2. ``reserved`` amps are taken off the total before anything else is shared: an offline unit
+   keeps what it was last allowed (it may still be drawing it), and an online unit may hold
+   current it cannot shed (a unit told 0 A that keeps reporting its minimum).
 3. **Admission**: the remaining units are taken in allocation order (priority, highest first;
    then charging before idle; then the earliest car first; then the unit id) and each gets its
    minimum while the minimums fit. A unit that does not fit gets 0 A: it waits rather than take
@@ -48,8 +49,8 @@ class UnitDemand:
 
     ``advertised_max`` is the hardware rating from its link-ready frame (``None``: unknown);
     ``user_cap`` a user's session current request, a cap and never a way around the total;
-    ``since`` when its car connected (earlier cars are admitted first); ``reserved`` what an
-    offline unit keeps.
+    ``since`` when its car connected (earlier cars are admitted first); ``reserved`` what the
+    unit holds whatever it is given, taken off the total (an offline unit is given just that).
     """
 
     unit_id: str
@@ -81,9 +82,9 @@ def allocate(units: Iterable[UnitDemand], limits: InstallationLimits) -> dict[st
         raise ConfigurationError("duplicate unit ids in an allocation")
     budget = limits.total_max
     for unit in units:
+        budget -= unit.reserved
         if not unit.online:
             allocation[unit.unit_id] = unit.reserved
-            budget -= unit.reserved
     budget = max(0, budget)
 
     caps = {unit.unit_id: unit_cap(unit, limits) for unit in units}

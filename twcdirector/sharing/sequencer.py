@@ -424,7 +424,7 @@ class ShareSequencer:
                 priority=self._priorities.get(unit.unit_id, 0),
                 since=unit.since if unit.since is not None else 0.0,
                 online=unit.obs.online,
-                reserved=0 if unit.obs.online else self._exposure(unit),
+                reserved=self._reserved(unit),
             )
             for unit in self._units.values()
         ]
@@ -544,6 +544,17 @@ class ShareSequencer:
     def _exposure(self, unit: _Unit) -> int:
         drawn = math.floor(unit.obs.actual_amps)
         return max([unit.known or 0, drawn, *(sent.amps for sent in unit.pending)])
+
+    def _reserved(self, unit: _Unit) -> int:
+        """What to take off the total for a unit whatever it is given."""
+        if not unit.obs.online:
+            return self._exposure(unit)
+        # The settled quirk of a unit that gets 0 A anyway: what it reports stays counted, so
+        # share only the rest (else a share could never be reached).
+        certain_zero = not unit.obs.car_connected or self._cap(unit) < self._minimum(unit)
+        if certain_zero and unit.known and self._settled(unit, 0):
+            return unit.known
+        return 0
 
     def _floor(self, unit: _Unit) -> int:
         """The least the unit may really hold: a report at or below its minimum may be the
