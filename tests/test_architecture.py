@@ -147,6 +147,7 @@ PUBLIC_API = sorted(
         "Gen3ResponseError",
         "Gen3TimeoutError",
         "HeartbeatCommand",
+        "InstallationLimits",
         "InvalidValueError",
         "LengthError",
         "LinkError",
@@ -156,6 +157,7 @@ PUBLIC_API = sorted(
         "PeripheralState",
         "ProtocolError",
         "ProtocolVersion",
+        "SharingSnapshot",
         "TWCError",
         "UsageError",
         "__version__",
@@ -164,6 +166,7 @@ PUBLIC_API = sorted(
         "gen3",
         "open_serial_link",
         "protocol",
+        "sharing",
     ]
 )
 
@@ -177,7 +180,7 @@ def test_public_api_is_pinned() -> None:
 def test_importing_the_package_loads_no_io_library() -> None:
     """The asyncio director and the aiohttp monitor load only when first used."""
     probe = (
-        "import sys, twcdirector, twcdirector.protocol, twcdirector.gen3; "
+        "import sys, twcdirector, twcdirector.protocol, twcdirector.gen3, twcdirector.sharing; "
         "print(sorted(m for m in ('asyncio', 'aiohttp', 'serial', 'pyee') if m in sys.modules))"
     )
     done = subprocess.run(

@@ -8,7 +8,7 @@ serial transport and the Gen 3 HTTP monitor load on first use, so importing the 
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import events, gen3, protocol
+from . import events, gen3, protocol, sharing
 from .exceptions import (
     ChecksumError,
     CommandFailedError,
@@ -46,6 +46,7 @@ from .protocol.commands import CommandKind
 from .protocol.config import DirectorConfig
 from .protocol.limits import CurrentLimits
 from .protocol.snapshot import DirectorSnapshot, PeripheralSnapshot
+from .sharing import InstallationLimits, SharingSnapshot
 
 if TYPE_CHECKING:
     from .director import Director, Peripheral
@@ -98,6 +99,7 @@ __all__ = [
     "Gen3TimeoutError",
     "Gen3Unit",
     "HeartbeatCommand",
+    "InstallationLimits",
     "InvalidValueError",
     "LengthError",
     "LinkError",
@@ -109,6 +111,7 @@ __all__ = [
     "PeripheralState",
     "ProtocolError",
     "ProtocolVersion",
+    "SharingSnapshot",
     "TWCError",
     "UsageError",
     "__version__",
@@ -117,4 +120,5 @@ __all__ = [
     "gen3",
     "open_serial_link",
     "protocol",
+    "sharing",
 ]
