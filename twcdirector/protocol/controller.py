@@ -275,14 +275,7 @@ class BusController:
                     in_flight=record.unconfirmed_raise,
                     owed=record.owed_amps(now),
                 )
-        command = PendingCommand(self._next_ticket, kind, device_id, amps)
-        self._next_ticket += 1
-        if not self.link_up:
-            self._fail(command, "link is down")
-        else:
-            self._queues[device_id].append(command)
-            _LOGGER.debug("queued %s %s A for %s", kind, amps, record.id_hex)
-        return command.ticket
+        return self._queue(PendingCommand(self._ticket(), kind, device_id, amps))
 
     def _submit_shared(
         self, record: PeripheralRecord, kind: CommandKind, amps: float, now: float
@@ -294,30 +287,35 @@ class BusController:
             amps = self.limits.check(amps, record, with_grant=False)
             self._sharing.sequencer.set_user_cap(record.id_hex, amps)
             self._sharing.reported()  # re-share at the next poll
-            command = PendingCommand(self._next_ticket, kind, record.device_id, amps, attempts=0)
-            self._next_ticket += 1
+            ticket = self._ticket()
             self._notify(
                 COMMAND_CONFIRMED,
                 CommandOutcome(
                     record.id_hex, kind.value, amps, 0, True, "a cap on the unit's shared current"
                 ),
                 record.device_id,
-                command.ticket,
+                ticket,
             )
-            return command.ticket
+            return ticket
         if kind.carries_amps or kind.relative:
             raise NotApplicableError(
                 f"{kind}: capacity sharing sets {record.id_hex}'s current; "
                 "a session current caps its share"
             )
-        return self._queue(PendingCommand(self._next_ticket, kind, record.device_id, 0.0))
+        return self._queue(PendingCommand(self._ticket(), kind, record.device_id, 0.0))
+
+    def _ticket(self) -> int:
+        ticket = self._next_ticket
+        self._next_ticket += 1
+        return ticket
 
     def _queue(self, command: PendingCommand) -> int:
-        self._next_ticket += 1
+        """Queue a command for the next free slot (it fails at once while the link is down)."""
         if not self.link_up:
             self._fail(command, "link is down")
         else:
             self._queues[command.device_id].append(command)
+            _LOGGER.debug("queued %s %s A for %04X", command.kind, command.amps, command.device_id)
         return command.ticket
 
     def _share(self, now: float) -> None:
@@ -348,7 +346,7 @@ class BusController:
             for each in kinds:
                 self._queue(
                     PendingCommand(
-                        self._next_ticket, each, device_id, float(change.amps), from_sharing=True
+                        self._ticket(), each, device_id, float(change.amps), from_sharing=True
                     )
                 )
         for event in sequencer.take_events():
