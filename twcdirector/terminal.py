@@ -81,9 +81,9 @@ def paint(stdscr: curses.window, draw: Callable[[int, int], Screen]) -> None:
     for row, line in enumerate(screen.lines[:height]):
         attribute = curses.A_REVERSE if row == screen.highlight else curses.A_NORMAL
         # The bottom-right cell cannot be written without scrolling: stop one short there.
-        text = line[: width - 1] if row == height - 1 else line[:width]
+        room = width - 1 if row == height - 1 else width
         try:
-            stdscr.addstr(row, 0, text.ljust(width - 1 if row == height - 1 else width), attribute)
+            stdscr.addstr(row, 0, line[:room].ljust(room), attribute)
         except curses.error:
             _LOGGER.debug("could not draw row %d of %dx%d", row, width, height)
     stdscr.noutrefresh()

@@ -465,35 +465,34 @@ async def run(options: Options, log_file: TextIO | None = None) -> int:
 
 
 async def _screen_loop(stdscr: Any, console: Console) -> None:
+    """Paint, then sleep until a key, a signal or the next refresh; until asked to stop."""
     stop = asyncio.Event()
+    wake = asyncio.Event()
+
+    def request_stop() -> None:
+        stop.set()
+        wake.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    keys_ready = asyncio.Event()
-    loop.add_reader(sys.stdin.fileno(), keys_ready.set)
+        loop.add_signal_handler(sig, request_stop)
+    loop.add_reader(sys.stdin.fileno(), wake.set)
     try:
         while not stop.is_set():
             for key in read_keys(stdscr):
                 if key != RESIZE and not console.handle_key(key):
                     stop.set()
+            if stop.is_set():
+                break
             paint(stdscr, console.draw)
-            keys_ready.clear()
+            wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(REFRESH):
-                    await _first(keys_ready.wait(), stop.wait())
+                    await wake.wait()
     finally:
         loop.remove_reader(sys.stdin.fileno())
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-
-
-async def _first(*waits: Any) -> None:
-    tasks = [asyncio.ensure_future(wait) for wait in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
