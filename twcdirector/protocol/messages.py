@@ -25,7 +25,7 @@ from .codes import (
     PeripheralState,
     ProtocolVersion,
 )
-from .framing import frame
+from .framing import add_checksum, frame
 
 _NORMAL = frozenset({14, 16})
 _REQUEST = frozenset({13, 14, 15, 16})  # SPEC §2.4: units answer 13- and 15-byte requests
@@ -631,9 +631,6 @@ def decode_body(body: bytes) -> Message:
     return cls._unpack(body)
 
 
-def _checked_body(message: Message) -> bytes:
-    head = message._pack()
-    return head + bytes((sum(head[1:]) & 0xFF,))
 
 
 def encode_body(message: Message) -> bytes:
@@ -645,7 +642,7 @@ def encode_body(message: Message) -> bytes:
         and message.command not in ALLOWED_HEARTBEAT_COMMANDS
     ):
         raise ForbiddenMessageError(f"heartbeat command {message.command:02X} is never sent")
-    return _checked_body(message)
+    return add_checksum(message._pack())
 
 
 def encode(message: Message) -> bytes:
@@ -662,4 +659,4 @@ def encode_reply(message: Message) -> bytes:
     """Wire bytes of a peripheral (``FD``) message, for simulated units and tests."""
     if isinstance(message, UnknownMessage) or message.FRAME_TYPE != FrameType.REPLY:
         raise ForbiddenMessageError(f"{type(message).__name__} is not a peripheral message")
-    return frame(_checked_body(message))
+    return frame(add_checksum(message._pack()))
