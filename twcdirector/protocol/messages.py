@@ -631,8 +631,6 @@ def decode_body(body: bytes) -> Message:
     return cls._unpack(body)
 
 
-
-
 def encode_body(message: Message) -> bytes:
     """Unescaped body with checksum of a controller message on the allow-list."""
     if type(message) not in CONTROLLER_ALLOW_LIST:
