@@ -31,9 +31,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from twcdirector.director import Director
+from twcdirector.gen2.config import DirectorConfig
+from twcdirector.gen2.director import Director
 from twcdirector.protocol import ControllerHeartbeat, HeartbeatCommand, Message
-from twcdirector.protocol.config import DirectorConfig
 
 #: Goals (issue 4).
 GOAL_CPU_PER_HOUR = 5.0

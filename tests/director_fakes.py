@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from twcdirector.exceptions import LinkError
+from twcdirector.gen2.controller import BusController, Transmission
+from twcdirector.gen2.transport import LinkListener
 from twcdirector.protocol import (
     CloseContactors,
     CloseContactorsAck,
@@ -47,8 +49,6 @@ from twcdirector.protocol import (
     decode_frame,
     encode_reply,
 )
-from twcdirector.protocol.controller import BusController, Transmission
-from twcdirector.transport import LinkListener
 
 T = TypeVar("T")
 
@@ -354,7 +354,7 @@ class MemoryBus:
         self._handles: list[asyncio.TimerHandle] = []
 
     async def factory(self, port: str, baudrate: int, listener: LinkListener) -> MemoryLink:
-        """A link factory for :class:`~twcdirector.director.Director`."""
+        """A link factory for :class:`~twcdirector.gen2.director.Director`."""
         await asyncio.sleep(0)
         if self.fail_opens:
             self.fail_opens -= 1

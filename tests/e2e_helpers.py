@@ -18,7 +18,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from twcdirector import events
-from twcdirector.director import Director, Peripheral
+from twcdirector.gen2.config import DirectorConfig
+from twcdirector.gen2.director import Director, Peripheral
+from twcdirector.gen2.snapshot import PeripheralSnapshot
 from twcdirector.protocol import (
     ALLOWED_HEARTBEAT_COMMANDS,
     ControllerHeartbeat,
@@ -27,8 +29,6 @@ from twcdirector.protocol import (
     decode_frame,
     encode,
 )
-from twcdirector.protocol.config import DirectorConfig
-from twcdirector.protocol.snapshot import PeripheralSnapshot
 from twcdirector.simulator import Scenario, SimulatedBus, UnitConfig, default_units
 
 #: Seconds: only reached when something is broken (or the machine is badly overloaded).

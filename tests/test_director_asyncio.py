@@ -18,7 +18,6 @@ from tests.director_fakes import (
     wait_until,
 )
 from twcdirector import events
-from twcdirector.director import Director, Peripheral
 from twcdirector.exceptions import (
     CommandFailedError,
     CurrentLimitError,
@@ -27,6 +26,9 @@ from twcdirector.exceptions import (
     NotApplicableError,
     UsageError,
 )
+from twcdirector.gen2.config import DirectorConfig
+from twcdirector.gen2.director import Director, Peripheral
+from twcdirector.gen2.snapshot import DirectorSnapshot
 from twcdirector.protocol import (
     ControllerHeartbeat,
     ControllerLinkReady1,
@@ -43,8 +45,6 @@ from twcdirector.protocol import (
     encode,
     encode_reply,
 )
-from twcdirector.protocol.config import DirectorConfig
-from twcdirector.protocol.snapshot import DirectorSnapshot
 
 VIN = "5YJ3E1EA7KF000001"
 

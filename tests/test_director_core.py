@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ast
 import itertools
 import statistics
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +15,9 @@ from twcdirector.exceptions import (
     NotApplicableError,
     UsageError,
 )
+from twcdirector.gen2.commands import CommandKind
+from twcdirector.gen2.config import DirectorConfig
+from twcdirector.gen2.controller import BusController, Purpose
 from twcdirector.protocol import (
     CloseContactors,
     ControllerHeartbeat,
@@ -40,9 +41,6 @@ from twcdirector.protocol import (
     decode_frame,
     encode,
 )
-from twcdirector.protocol.commands import CommandKind
-from twcdirector.protocol.config import DirectorConfig
-from twcdirector.protocol.controller import BusController, Purpose
 
 FRAME_16 = 18 * BYTE_TIME  # a 16-byte body with its two C0 on the wire
 
@@ -53,32 +51,6 @@ def bus(*peripherals: FakePeripheral, **config: object) -> CoreBus:
 
 def periods(times: list[float]) -> list[float]:
     return [b - a for a, b in itertools.pairwise(times)]
-
-
-# --- purity ----------------------------------------------------------------------------------
-
-PURE = ["commands", "config", "controller", "device", "limits", "schedule", "snapshot"]
-
-
-@pytest.mark.parametrize("name", PURE)
-def test_core_modules_import_only_stdlib_and_pure_siblings(name: str) -> None:
-    path = Path(__file__).parent.parent / "twcdirector" / "protocol" / f"{name}.py"
-    # Capacity sharing is pure too (the architecture test walks it).
-    allowed_relative = {"..events", "..exceptions", "..sharing.bridge", "..sharing.sequencer"}
-    forbidden = {"asyncio", "serial", "serial_asyncio", "pyee", "curses", "aiohttp", "threading"}
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                assert alias.name.split(".")[0] not in forbidden, alias.name
-        elif isinstance(node, ast.ImportFrom):
-            module = "." * node.level + (node.module or "")
-            if node.level == 1:
-                continue  # a sibling in the pure protocol package
-            if node.level == 2:
-                assert module in allowed_relative, module
-            else:
-                assert module.split(".")[0] not in forbidden, module
-                assert not module.startswith("twcdirector"), module
 
 
 # --- start-up and cadence ----------------------------------------------------------------

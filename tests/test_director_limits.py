@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from twcdirector.exceptions import ConfigurationError, CurrentLimitError
+from twcdirector.gen2.config import DirectorConfig
+from twcdirector.gen2.limits import CurrentLimits
 from twcdirector.protocol import ProtocolVersion
-from twcdirector.protocol.config import DirectorConfig
-from twcdirector.protocol.limits import CurrentLimits
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.director_fakes import CoreBus, FakePeripheral, MemoryBus, run_virtual
-from twcdirector.director import Director
 from twcdirector.exceptions import TWCError
+from twcdirector.gen2.commands import CommandKind
+from twcdirector.gen2.config import DirectorConfig
+from twcdirector.gen2.controller import BusController, Transmission
+from twcdirector.gen2.director import Director
 from twcdirector.protocol import (
     ALLOWED_HEARTBEAT_COMMANDS,
     CONTROLLER_ALLOW_LIST,
@@ -27,9 +30,6 @@ from twcdirector.protocol import (
     ProtocolVersion,
     decode_frame,
 )
-from twcdirector.protocol.commands import CommandKind
-from twcdirector.protocol.config import DirectorConfig
-from twcdirector.protocol.controller import BusController, Transmission
 
 AMPS_COMMANDS = {
     HeartbeatCommand.SET_DEFAULT_CURRENT,

@@ -13,10 +13,10 @@ import pytest
 from tests.director_fakes import CoreBus, FakePeripheral
 from twcdirector.events import ALLOCATION_CHANGED, SHARING_CHANGED
 from twcdirector.exceptions import ConfigurationError, NotApplicableError
+from twcdirector.gen2.commands import CommandKind
+from twcdirector.gen2.config import DirectorConfig
+from twcdirector.gen2.controller import BusController
 from twcdirector.protocol import ControllerHeartbeat, Message, PeripheralState
-from twcdirector.protocol.commands import CommandKind
-from twcdirector.protocol.config import DirectorConfig
-from twcdirector.protocol.controller import BusController
 
 TOTAL = 40
 UNIT_MAX = 32

@@ -12,8 +12,8 @@ import asyncio
 import pytest
 
 from tests.e2e_helpers import E2E, fast_units, running
+from twcdirector.gen2.config import DirectorConfig
 from twcdirector.protocol import ControllerHeartbeat, HeartbeatCommand, Message
-from twcdirector.protocol.config import DirectorConfig
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,14 +10,14 @@ import pytest
 
 from tests.e2e_helpers import fast_config, fast_units, running
 from twcdirector import events
-from twcdirector.director import Peripheral
+from twcdirector.gen2.config import DirectorConfig
+from twcdirector.gen2.director import Peripheral
 from twcdirector.protocol import (
     ControllerHeartbeat,
     ControllerLinkReady1,
     ControllerLinkReady2,
     ProtocolVersion,
 )
-from twcdirector.protocol.config import DirectorConfig
 from twcdirector.simulator import default_units
 
 pytestmark = pytest.mark.timeout(60)

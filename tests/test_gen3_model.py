@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ast
 import base64
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import twcdirector
 from twcdirector.exceptions import ConfigurationError, Gen3ResponseError
 from twcdirector.gen3 import (
     ALLOWED_PATHS,
@@ -411,37 +408,3 @@ def test_backoff_doubles_up_to_its_cap() -> None:
 def test_vitals_payload_is_a_gen3_vitals() -> None:
     assert isinstance(parse_reading(Endpoint.VITALS, fixture("vitals-21.18.1.json")), Gen3Vitals)
     assert json.loads(json.dumps(dict(parse_vitals(fixture("vitals-21.18.1.json")).raw)))
-
-
-# --- purity --------------------------------------------------------------------------------
-
-PACKAGE = Path(twcdirector.__file__).resolve().parent
-PURE_GEN3 = ["body.py", "config.py", "events.py", "model.py", "schedule.py", "tracker.py"]
-
-
-@pytest.mark.parametrize("name", PURE_GEN3)
-def test_pure_gen3_modules_import_only_the_stdlib_and_pure_parts(name: str) -> None:
-    tree = ast.parse((PACKAGE / "gen3" / name).read_text(encoding="utf-8"))
-    imported: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level == 0:
-                imported.add(node.module or "")
-            elif node.level == 1:
-                imported.add(f"twcdirector.gen3.{node.module}")
-            else:
-                imported.add(f"twcdirector.{node.module}")
-    assert imported
-    allowed_own = {f"twcdirector.gen3.{pure[:-3]}" for pure in PURE_GEN3} | {
-        "twcdirector.events",
-        "twcdirector.exceptions",
-    }
-    forbidden = {"asyncio", "time", "os", "socket", "threading", "selectors"}
-    for module in imported:
-        if module.startswith("twcdirector"):
-            assert module in allowed_own, module
-        else:
-            assert module.split(".")[0] in sys.stdlib_module_names, module
-            assert module.split(".")[0] not in forbidden, module

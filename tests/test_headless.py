@@ -14,9 +14,9 @@ import pytest
 
 from tests.director_fakes import FakePeripheral, MemoryBus, run_virtual
 from twcdirector.__main__ import build_parser, config_from, main, run
+from twcdirector.gen2.config import DirectorConfig
 from twcdirector.jsonlog import event_line
 from twcdirector.protocol import FrameDecoder, PeripheralHeartbeat, encode_reply
-from twcdirector.protocol.config import DirectorConfig
 
 VIN = "5YJ3E1EA7KF000001"
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.director_fakes import FakePeripheral, MemoryBus
 from twcdirector.__main__ import main, run
-from twcdirector.protocol.config import DirectorConfig
+from twcdirector.gen2.config import DirectorConfig
 from twcdirector.simulator.gen3 import start_gen3_units
 
 pytestmark = pytest.mark.timeout(60)

@@ -7,10 +7,10 @@ from dataclasses import replace
 import pytest
 
 from tests.conftest import SHARED
+from twcdirector.gen2.snapshot import DirectorSnapshot, PeripheralSnapshot
 from twcdirector.gen3 import Endpoint, Gen3Config, Gen3Tracker, decode_body
 from twcdirector.keys import COMMAND_KEYS, KEY_HELP, Action
 from twcdirector.protocol import ProtocolVersion
-from twcdirector.protocol.snapshot import DirectorSnapshot, PeripheralSnapshot
 from twcdirector.screen import MIN_HEIGHT, MIN_WIDTH, ScreenSnapshot, render
 
 CHARGING = PeripheralSnapshot(

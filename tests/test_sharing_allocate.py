@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import ast
-import sys
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import twcdirector
 from twcdirector.exceptions import ConfigurationError
 from twcdirector.protocol import ProtocolVersion
 from twcdirector.sharing import (
@@ -236,30 +231,3 @@ def test_allocation_does_not_depend_on_the_order_of_its_input(
     shuffled = list(units)
     rnd.shuffle(shuffled)  # type: ignore[attr-defined]
     assert allocate(shuffled, limits) == allocate(units, limits)
-
-
-# --- purity ---------------------------------------------------------------------------------
-
-
-def test_the_sharing_package_is_pure() -> None:
-    """Only the standard library (no clock, no I/O) and the pure parts of twcdirector."""
-    package = Path(twcdirector.__file__).resolve().parent / "sharing"
-    allowed = ("twcdirector.exceptions", "twcdirector.events", "twcdirector.protocol")
-    forbidden = {"asyncio", "time", "os", "socket", "threading", "select", "selectors", "curses"}
-    files = sorted(package.glob("*.py"))
-    assert {path.name for path in files} >= {"limits.py", "allocate.py", "sequencer.py"}
-    for path in files:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                level = "twcdirector." * (node.level == 2)
-                names = [f"{level}{node.module}" if node.level != 1 else "twcdirector.sharing"]
-            else:
-                continue
-            for name in names:
-                top = name.split(".")[0]
-                assert top not in forbidden, (path.name, name)
-                assert top in sys.stdlib_module_names or name.startswith(
-                    (*allowed, "twcdirector.sharing")
-                ), (path.name, name)

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from twcdirector.exceptions import LinkError
+from twcdirector.gen2.transport import TRACE, SerialLink, open_serial_link
 from twcdirector.protocol import ControllerHeartbeat, encode
-from twcdirector.transport import TRACE, SerialLink, open_serial_link
 
 FRAME = encode(ControllerHeartbeat(0xF00D, 0x1839))
 
@@ -68,7 +68,7 @@ def test_trace_level_is_registered_below_debug() -> None:
 
 async def test_loop_url_echoes_frames_and_logs_hex(caplog: pytest.LogCaptureFixture) -> None:
     listener = Listener()
-    caplog.set_level(TRACE, logger="twcdirector.transport")
+    caplog.set_level(TRACE, logger="twcdirector.gen2.transport")
     link = await open_serial_link("loop://", 9600, listener)
     try:
         await link.write(FRAME)

@@ -33,6 +33,10 @@ from .exceptions import (
     TWCError,
     UsageError,
 )
+from .gen2.commands import CommandKind
+from .gen2.config import DirectorConfig
+from .gen2.limits import CurrentLimits
+from .gen2.snapshot import DirectorSnapshot, PeripheralSnapshot
 from .gen3 import Gen3Config, Gen3Snapshot
 from .protocol import (
     Commands,
@@ -42,25 +46,21 @@ from .protocol import (
     ProtocolVersion,
     decode_frame,
 )
-from .protocol.commands import CommandKind
-from .protocol.config import DirectorConfig
-from .protocol.limits import CurrentLimits
-from .protocol.snapshot import DirectorSnapshot, PeripheralSnapshot
 from .sharing import InstallationLimits, SharingSnapshot
 
 if TYPE_CHECKING:
-    from .director import Director, Peripheral
+    from .gen2.director import Director, Peripheral
+    from .gen2.transport import TRACE, open_serial_link
     from .gen3.monitor import Gen3Monitor, Gen3Unit
-    from .transport import TRACE, open_serial_link
 
 #: Names whose modules load on first use: name -> module.
 _LAZY = {
-    "Director": ".director",
-    "Peripheral": ".director",
+    "Director": ".gen2.director",
+    "Peripheral": ".gen2.director",
     "Gen3Monitor": ".gen3.monitor",
     "Gen3Unit": ".gen3.monitor",
-    "TRACE": ".transport",
-    "open_serial_link": ".transport",
+    "TRACE": ".gen2.transport",
+    "open_serial_link": ".gen2.transport",
 }
 
 

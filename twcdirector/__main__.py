@@ -18,13 +18,13 @@ from typing import IO, Any, NoReturn
 
 from . import events
 from . import gen3 as gen3_package
-from .director import Director
 from .emitter import SafeEmitter
 from .exceptions import ConfigurationError, LinkError
+from .gen2.config import DirectorConfig
+from .gen2.director import Director
+from .gen2.transport import LinkFactory
 from .gen3.events import UNIT_EVENTS
 from .jsonlog import event_line
-from .protocol.config import DirectorConfig
-from .transport import LinkFactory
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .gen2.snapshot import DirectorSnapshot, PeripheralSnapshot
 from .gen3.tracker import Gen3Snapshot
 from .keys import KEY_HELP
-from .protocol.snapshot import DirectorSnapshot, PeripheralSnapshot
 
 #: Below this the screen says it is too small instead of drawing.
 MIN_WIDTH = 60

@@ -3,7 +3,7 @@
 It doubles as the library's usage example; read it from top to bottom:
 
 1. options,
-2. connecting: a :class:`~twcdirector.director.Director` on a serial port (or on simulated
+2. connecting: a :class:`~twcdirector.gen2.director.Director` on a serial port (or on simulated
    peripherals), listening to its events,
 3. sending commands from keys and reporting their outcome,
 4. the main loop that paints the screen until ``q``, Ctrl-C or SIGTERM.
@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from . import events
-from .director import Director, Peripheral
 from .exceptions import (
     CommandFailedError,
     ConfigurationError,
@@ -32,6 +31,8 @@ from .exceptions import (
     NotApplicableError,
     TWCError,
 )
+from .gen2.config import DirectorConfig
+from .gen2.director import Director, Peripheral
 from .gen3 import (
     UNIT_EVENTS,
     AlertEvent,
@@ -44,7 +45,6 @@ from .gen3 import (
 from .jsonlog import describe, event_line, frame_line
 from .keys import COMMAND_KEYS, Action, KeyCommand
 from .protocol import Message
-from .protocol.config import DirectorConfig
 from .screen import Screen, ScreenSnapshot, render
 from .sharing import SharingSnapshot
 from .simulator import SimulatedBus, default_units, demo_scenario

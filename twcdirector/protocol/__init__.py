@@ -1,7 +1,9 @@
-"""The Gen 2 wire protocol, without any I/O: framing, messages, codes.
+"""The Gen 2 wire codec, without any I/O: codes, framing, messages, the stream decoder.
 
-This package imports only the standard library (a test enforces it), so it can be used by any
-transport, a simulator, or a capture analyser.
+This package imports only the standard library and :mod:`twcdirector.exceptions` (a test
+enforces it), so it can be used by any transport, a simulator, or a capture analyser. What the
+controller does with the frames (device records, schedules, limits, commands) is the Gen 2
+bus, :mod:`twcdirector.gen2`.
 """
 
 from .codes import (

@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .codes import HeartbeatCommand, PeripheralState, ProtocolVersion
-from .messages import (
+from ..protocol.codes import HeartbeatCommand, PeripheralState, ProtocolVersion, body_length
+from ..protocol.messages import (
     CloseContactors,
     CloseContactorsAck,
     ControllerHeartbeat,
@@ -88,7 +88,7 @@ class PendingCommand:
 
     def message(self, sender: int, protocol: ProtocolVersion) -> Message:
         """The frame that carries it, at the unit's protocol length."""
-        length = 14 if protocol is ProtocolVersion.V1 else 16
+        length = body_length(protocol)
         if self.kind is CommandKind.CLOSE_CONTACTORS:
             return CloseContactors(sender, self.device_id, length)
         if self.kind is CommandKind.OPEN_CONTACTORS:

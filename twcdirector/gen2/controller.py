@@ -16,24 +16,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
-from enum import StrEnum
 
 from ..events import (
-    ALLOCATION_CHANGED,
     BUS_ERROR,
     BUS_MESSAGE,
-    COMMAND_CONFIRMED,
-    COMMAND_FAILED,
     DEVICE_FOUND,
     DEVICE_LOST,
     FRAMING_ERROR,
     NEW_DEVICE,
-    SHARING_CHANGED,
     BusError,
-    CommandOutcome,
     DeviceFound,
     DeviceLost,
     FramingErrorEvent,
@@ -46,72 +38,32 @@ from ..exceptions import (
     NotApplicableError,
     UsageError,
 )
-from ..sharing.bridge import SharingBridge
+from ..protocol.codes import (
+    HeartbeatCommand,
+    PeripheralState,
+    ProtocolVersion,
+    body_length,
+)
+from ..protocol.messages import (
+    ControllerHeartbeat,
+    Message,
+    PeripheralHeartbeat,
+    PeripheralLinkReady,
+)
 from ..sharing.sequencer import SharingSnapshot
-from .codes import FrameType, HeartbeatCommand, PeripheralState, ProtocolVersion
+from .bridge import SharingBridge
 from .commands import CommandKind, PendingCommand
 from .config import DirectorConfig
 from .device import Notice, PeripheralRecord
-from .limits import INCREASE_STEP, CurrentLimits
-from .messages import (
-    ControllerHeartbeat,
-    DataRequest,
-    Message,
-    MeterReply,
-    PeripheralHeartbeat,
-    PeripheralLinkReady,
-    SerialReply,
-    UnknownMessage,
-    VersionReply,
-    VinHighReply,
-    VinLowReply,
-    VinMidReply,
-    encode,
-)
+from .exchange import REPLY_TO, Exchange, Purpose, Transmission, frame_time, from_controller, guard
+from .limits import CurrentLimits
 from .schedule import DATA_REQUESTS, PollSchedule, StartupBurst
+from .tickets import CommandQueues
 
 _LOGGER = logging.getLogger(__name__)
 
-_REPLY_TO: dict[type[DataRequest], type[Message]] = dict(
-    zip(
-        DATA_REQUESTS,
-        (MeterReply, VersionReply, SerialReply, VinHighReply, VinMidReply, VinLowReply),
-        strict=True,
-    )
-)
-_CONTROLLER_TYPES = frozenset({FrameType.REQUEST, FrameType.COMMAND})
-#: Bits per byte at 8N1: start, 8 data, stop.
-_BITS_PER_BYTE = 10
 #: Never ask to be woken sooner than this after ``now`` (no busy loop on float ties).
 _MIN_WAKE = 1e-4
-
-
-class Purpose(StrEnum):
-    """Why a frame is sent."""
-
-    STARTUP = "startup"
-    HEARTBEAT = "heartbeat"
-    REQUEST = "request"
-    COMMAND = "command"
-
-
-@dataclass(frozen=True, slots=True)
-class Transmission:
-    """A frame to write now: ``data`` is the complete wire frame."""
-
-    message: Message
-    data: bytes
-    purpose: Purpose
-    device_id: int | None
-
-
-@dataclass(slots=True)
-class _Exchange:
-    device_id: int | None
-    reply: type[Message] | None
-    deadline: float
-    sent: Message
-    command: PendingCommand | None
 
 
 class BusController:
@@ -119,12 +71,10 @@ class BusController:
 
     def __init__(self, config: DirectorConfig, limits: CurrentLimits | None = None) -> None:
         self.config = config
+        sharing = config.shared_max is not None
         #: The one gate for every current (capacity sharing adds grants here).
-        self._sharing = SharingBridge(config) if config.shared_max is not None else None
         self.limits = (
-            limits
-            if limits is not None
-            else CurrentLimits(config.max_current, sharing=self._sharing is not None)
+            limits if limits is not None else CurrentLimits(config.max_current, sharing=sharing)
         )
         self.sign = config.sign if config.sign is not None else 1
         self.started = False
@@ -135,13 +85,15 @@ class BusController:
         self.bus_errors = 0
         self._records: dict[int, PeripheralRecord] = {}
         self._schedules: dict[int, PollSchedule] = {}
-        self._queues: dict[int, deque[PendingCommand]] = {}
+        self._commands = CommandQueues(self._records, config.command_retries, self._notify)
+        self._sharing = (
+            SharingBridge(config, self.limits, self._commands, self._notify) if sharing else None
+        )
         self._burst: StartupBurst | None = None
-        self._exchange: _Exchange | None = None
+        self._exchange: Exchange | None = None
         self._last_rx = -math.inf
         self._tx_end = -math.inf
         self._notices: list[Notice] = []
-        self._next_ticket = 1
         self._other_controllers: dict[int, float] = {}
         self._over_capacity: set[int] = set()
 
@@ -175,9 +127,7 @@ class BusController:
         """Fail every queued or in-flight command."""
         if self._exchange is not None and self._exchange.command is not None:
             self._exchange = None
-        for queue in self._queues.values():
-            while queue:
-                self._fail(queue.popleft(), reason)
+        self._commands.fail_all(reason)
 
     # --- what the link hears -----------------------------------------------------------
 
@@ -193,10 +143,7 @@ class BusController:
         """A frame that passed its checksum."""
         self.frames_in += 1
         self._last_rx = now
-        frame_type = (
-            message.frame_type if isinstance(message, UnknownMessage) else message.FRAME_TYPE
-        )
-        if frame_type in _CONTROLLER_TYPES:
+        if from_controller(message):
             self._controller_frame(message, now)
             return
         if (
@@ -220,7 +167,8 @@ class BusController:
         """The frame to write now, if any. Call again at :meth:`next_wakeup` or on input."""
         self._expire(now)
         if self._sharing is not None and self._may_transmit():
-            self._share(now)
+            in_flight = self._exchange.command if self._exchange is not None else None
+            self._sharing.share(list(self.records()), now, in_flight, self.link_up)
         if not self._may_transmit():
             return None
         if self._exchange is not None:
@@ -252,7 +200,13 @@ class BusController:
     # --- commands ----------------------------------------------------------------------
 
     def submit(self, device_id: int, kind: CommandKind, amps: float, now: float) -> int:
-        """Validate and queue a command; return its ticket. Nothing is queued on an error."""
+        """Validate and queue a command; return its ticket. Nothing is queued on an error.
+
+        Raises :class:`~twcdirector.UsageError` while listening only,
+        :class:`~twcdirector.DeviceNotFoundError` for a unit not announced,
+        :class:`~twcdirector.NotApplicableError` for a command the unit cannot take now and
+        :class:`~twcdirector.CurrentLimitError` for a current outside its limits.
+        """
         if self.config.listen_only:
             raise UsageError("the director is listening only; it sends no commands")
         record = self._records.get(device_id)
@@ -263,96 +217,10 @@ class BusController:
         if not record.online:
             raise NotApplicableError(f"peripheral {record.id_hex} is offline")
         if self._sharing is not None:
-            return self._submit_shared(record, kind, amps, now)
-        if kind.carries_amps:
-            amps = self.limits.check(amps, record, owed=record.owed_amps(now))
-        else:
-            amps = 0.0
-            if kind is CommandKind.INCREASE_CURRENT:
-                self.limits.check_increase(
-                    record.allowed_amps,
-                    record,
-                    in_flight=record.unconfirmed_raise,
-                    owed=record.owed_amps(now),
-                )
-        return self._queue(PendingCommand(self._ticket(), kind, device_id, amps))
-
-    def _submit_shared(
-        self, record: PeripheralRecord, kind: CommandKind, amps: float, now: float
-    ) -> int:
-        """Under capacity sharing a session current caps the unit's share; the sharing layer
-        alone sets currents, so default currents and relative commands are refused."""
-        assert self._sharing is not None
-        if kind is CommandKind.SET_SESSION_CURRENT:
-            amps = self.limits.check(amps, record, with_grant=False)
-            self._sharing.sequencer.set_user_cap(record.id_hex, amps)
-            self._sharing.reported()  # re-share at the next poll
-            ticket = self._ticket()
-            self._notify(
-                COMMAND_CONFIRMED,
-                CommandOutcome(
-                    record.id_hex, kind.value, amps, 0, True, "a cap on the unit's shared current"
-                ),
-                record.device_id,
-                ticket,
-            )
-            return ticket
-        if kind.carries_amps or kind.relative:
-            raise NotApplicableError(
-                f"{kind}: capacity sharing sets {record.id_hex}'s current; "
-                "a session current caps its share"
-            )
-        return self._queue(PendingCommand(self._ticket(), kind, record.device_id, 0.0))
-
-    def _ticket(self) -> int:
-        ticket = self._next_ticket
-        self._next_ticket += 1
-        return ticket
-
-    def _queue(self, command: PendingCommand) -> int:
-        """Queue a command for the next free slot (it fails at once while the link is down)."""
-        if not self.link_up:
-            self._fail(command, "link is down")
-        else:
-            self._queues[command.device_id].append(command)
-            _LOGGER.debug("queued %s %s A for %04X", command.kind, command.amps, command.device_id)
-        return command.ticket
-
-    def _share(self, now: float) -> None:
-        """Step capacity sharing: grants follow its shares, its changes join the queues."""
-        assert self._sharing is not None
-        records = list(self.records())
-        changes = self._sharing.step(records, now)
-        if changes is None:
-            return
-        sequencer = self._sharing.sequencer
-        for record in records:
-            # The sharing layer's word is every unit's ceiling, lowered at once.
-            self.limits.set_grant(record.device_id, float(sequencer.allowed(record.id_hex)))
-        in_flight = self._exchange.command if self._exchange is not None else None
-        for change in changes:
-            device_id = int(change.unit_id, 16)
-            queue = self._queues.get(device_id)
-            if queue is None:
-                continue
-            for stale in [c for c in queue if c.from_sharing and c is not in_flight]:
-                queue.remove(stale)
-            kind = _SHARING_KINDS.get(HeartbeatCommand(change.command))
-            kinds = [] if kind is None else [kind]  # 08 needs none: the next heartbeat answers
-            if kind is CommandKind.SET_SESSION_CURRENT and self._records[device_id].protocol == 2:
-                # The default is what the unit offers the next car (SPEC §5): a share lowered
-                # by 09 alone would leave a higher default for the car after an unplug.
-                kinds.append(CommandKind.SET_DEFAULT_CURRENT)
-            for each in kinds:
-                self._queue(
-                    PendingCommand(
-                        self._ticket(), each, device_id, float(change.amps), from_sharing=True
-                    )
-                )
-        for event in sequencer.take_events():
-            self._notify(ALLOCATION_CHANGED, event, int(event.device_id, 16))
-        if changes:
-            self._notify(SHARING_CHANGED, sequencer.snapshot())
+            return self._sharing.submit(record, kind, amps, self.link_up)
+        return self._commands.submit(
+            record, kind, amps, now, limits=self.limits, link_up=self.link_up
+        )
 
     def sharing_snapshot(self) -> SharingSnapshot | None:
         """Every unit's share and the total used / available; ``None`` without sharing."""
@@ -364,8 +232,7 @@ class BusController:
         """Change the shared or per-unit maximum at run time, never past the configured one."""
         if self._sharing is None:
             raise ConfigurationError("capacity sharing is off (no shared_max configured)")
-        self._sharing.sequencer.set_limits(total_max=total_max, unit_max=unit_max)
-        self._sharing.reported()  # re-share at the next poll
+        self._sharing.set_limits(total_max=total_max, unit_max=unit_max)
 
     # --- state for the adapter ---------------------------------------------------------
 
@@ -390,8 +257,7 @@ class BusController:
 
     def pending(self, device_id: int) -> int:
         """Commands queued or in flight for a unit."""
-        queue = self._queues.get(device_id)
-        return len(queue) if queue else 0
+        return self._commands.pending(device_id)
 
     # --- private: receiving ------------------------------------------------------------
 
@@ -441,7 +307,7 @@ class BusController:
         record = PeripheralRecord(message.sender, message.protocol, now)
         self._records[message.sender] = record
         self._schedules[message.sender] = PollSchedule(self.config, now)
-        self._queues[message.sender] = deque()
+        self._commands.add_unit(message.sender)
         _LOGGER.info("discovered peripheral %s", record.id_hex)
         return record
 
@@ -486,64 +352,20 @@ class BusController:
 
     def _command_reply(self, command: PendingCommand, reply: Message, sent: Message) -> None:
         if command.confirmed_by(reply, sent):
-            self._confirm(command)
+            self._commands.confirm(command)
             return
-        self._attempt_failed(command, "the unit's reply did not reflect it")
+        self._commands.attempt_failed(command, "the unit's reply did not reflect it")
 
     def _settle_relative(self, record: PeripheralRecord, report: PeripheralHeartbeat) -> None:
         """A report after a lost reply tells whether a relative command took effect."""
-        queue = self._queues[record.device_id]
+        queue = self._commands.queue(record.device_id)
         if not queue or not queue[0].awaiting_report:
             return
         command = queue[0]
         command.awaiting_report = False
         sent = command.message(self.config.controller_id, record.protocol)
         if command.confirmed_by(report, sent):
-            self._confirm(command)
-
-    def _confirm(self, command: PendingCommand) -> None:
-        self._queues[command.device_id].popleft()
-        record = self._records[command.device_id]
-        if command.kind.carries_amps and not command.from_sharing:
-            record.wanted_amps = command.amps
-        self._notify(
-            COMMAND_CONFIRMED,
-            CommandOutcome(
-                record.id_hex, command.kind.value, self._amps(command), command.attempts, True
-            ),
-            command.device_id,
-            command.ticket,
-        )
-
-    def _attempt_failed(self, command: PendingCommand, reason: str) -> None:
-        if command.attempts > self.config.command_retries:
-            self._queues[command.device_id].popleft()
-            self._fail(command, f"{reason} after {command.attempts} attempts")
-        else:
-            _LOGGER.debug("%s to %04X not confirmed: %s", command.kind, command.device_id, reason)
-
-    def _fail(self, command: PendingCommand, reason: str) -> None:
-        record = self._records.get(command.device_id)
-        if record is not None:
-            record.errors += 1
-        _LOGGER.warning("%s to %04X failed: %s", command.kind, command.device_id, reason)
-        self._notify(
-            COMMAND_FAILED,
-            CommandOutcome(
-                format_id(command.device_id),
-                command.kind.value,
-                self._amps(command),
-                command.attempts,
-                False,
-                reason,
-            ),
-            command.device_id,
-            command.ticket,
-        )
-
-    @staticmethod
-    def _amps(command: PendingCommand) -> float | None:
-        return command.amps if command.kind.carries_amps else None
+            self._commands.confirm(command)
 
     def _expire(self, now: float) -> None:
         for device_id, record in list(self._records.items()):
@@ -554,12 +376,11 @@ class BusController:
             record.online = False
             if self._exchange is not None and self._exchange.device_id == device_id:
                 self._exchange = None
-            queue = self._queues[device_id]
-            while queue:
-                self._fail(queue.popleft(), "peripheral lost")
+            self._commands.fail_unit(device_id, "peripheral lost")
             if not record.announced:
                 # Announced itself but never answered: forget it.
-                del self._records[device_id], self._schedules[device_id], self._queues[device_id]
+                del self._records[device_id], self._schedules[device_id]
+                self._commands.remove_unit(device_id)
                 continue
             _LOGGER.warning("peripheral %s lost after %.1f s of silence", record.id_hex, silent)
             self._notify(DEVICE_LOST, DeviceLost(record.id_hex, silent, "silence"), device_id)
@@ -576,13 +397,13 @@ class BusController:
         if exchange.command is not None:
             # Sent twice, an increase or decrease applies twice: learn first whether it did.
             exchange.command.awaiting_report = exchange.command.kind.relative
-            self._attempt_failed(exchange.command, "no reply")
+            self._commands.attempt_failed(exchange.command, "no reply")
             return
-        queue = self._queues.get(exchange.device_id) if exchange.device_id is not None else None
+        queue = self._commands.get(exchange.device_id) if exchange.device_id is not None else None
         if queue and queue[0].awaiting_report:
             # The heartbeat that was to settle it went unanswered too: that costs an attempt.
             queue[0].attempts += 1
-            self._attempt_failed(queue[0], "no reply")
+            self._commands.attempt_failed(queue[0], "no reply")
 
     # --- private: sending --------------------------------------------------------------
 
@@ -602,7 +423,7 @@ class BusController:
             yield schedule.heartbeat_due
             if schedule.request_allowed:
                 yield schedule.next_request_due()
-            if self._queues[record.device_id]:
+            if self._commands.queue(record.device_id):
                 yield -math.inf  # a command goes out in the next free slot
         if self._burst is not None:
             yield self._burst.due
@@ -613,7 +434,7 @@ class BusController:
         )
 
     def _frame_time(self, size: int) -> float:
-        return size * _BITS_PER_BYTE / self.config.baudrate
+        return frame_time(size, self.config.baudrate)
 
     def _choose(self, now: float) -> Transmission | None:
         heartbeat_due = [(schedule.heartbeat_due, record) for record, schedule in self._active()]
@@ -622,7 +443,7 @@ class BusController:
             record = min(heartbeat_due, key=lambda item: item[0])[1]
             return self._heartbeat(record, now)
         for record, _ in self._active():
-            queue = self._queues[record.device_id]
+            queue = self._commands.queue(record.device_id)
             if queue:
                 if queue[0].awaiting_report:
                     return self._heartbeat(record, now)  # its report settles the command
@@ -648,7 +469,7 @@ class BusController:
         if candidates:
             _, record, schedule, index = min(candidates, key=lambda item: item[0])
             request = DATA_REQUESTS[index](
-                self.config.controller_id, record.device_id, self._length(record)
+                self.config.controller_id, record.device_id, body_length(record.protocol)
             )
             schedule.request_sent(index, now)
             return self._transmit(
@@ -657,13 +478,13 @@ class BusController:
                 Purpose.REQUEST,
                 now,
                 self.config.reply_timeout,
-                reply=_REPLY_TO[type(request)],
+                reply=REPLY_TO[type(request)],
             )
         return None
 
     def _heartbeat(self, record: PeripheralRecord, now: float) -> Transmission | None:
         schedule = self._schedules[record.device_id]
-        queue = self._queues[record.device_id]
+        queue = self._commands.queue(record.device_id)
         if queue and queue[0].kind not in _FRAME_COMMANDS and not queue[0].awaiting_report:
             sent = self._command(queue[0], record, now)
             if sent is not None:
@@ -677,31 +498,29 @@ class BusController:
             # Under capacity sharing the grant alone says what the unit may have.
             wanted = None if self._sharing is not None else record.wanted_amps
             amps = self.limits.allocation(record, wanted, owed=record.owed_amps(now))
-        message = ControllerHeartbeat(
-            self.config.controller_id, record.device_id, command, amps, length=self._length(record)
-        )
         schedule.heartbeat_sent(now)
-        sent = self._transmit(
-            message,
-            record,
-            Purpose.HEARTBEAT,
-            now,
-            self.config.reply_timeout,
-            reply=PeripheralHeartbeat,
-        )
-        if sent is None and command is not HeartbeatCommand.NO_CHANGE:
-            plain = ControllerHeartbeat(
-                self.config.controller_id, record.device_id, length=self._length(record)
+        heartbeats = [(command, amps)]
+        if command is not HeartbeatCommand.NO_CHANGE:
+            heartbeats.append((HeartbeatCommand.NO_CHANGE, 0.0))  # if the guard refuses it
+        for each, each_amps in heartbeats:
+            message = ControllerHeartbeat(
+                self.config.controller_id,
+                record.device_id,
+                each,
+                each_amps,
+                length=body_length(record.protocol),
             )
             sent = self._transmit(
-                plain,
+                message,
                 record,
                 Purpose.HEARTBEAT,
                 now,
                 self.config.reply_timeout,
                 reply=PeripheralHeartbeat,
             )
-        return sent
+            if sent is not None:
+                return sent
+        return None
 
     def _command(
         self, command: PendingCommand, record: PeripheralRecord, now: float
@@ -718,8 +537,7 @@ class BusController:
             command=command,
         )
         if sent is None:
-            self._queues[record.device_id].popleft()
-            self._fail(command, "refused by the final safety check")
+            self._commands.drop_head(command, "refused by the final safety check")
             return None
         if isinstance(message, ControllerHeartbeat):
             self._schedules[record.device_id].heartbeat_sent(now)
@@ -738,14 +556,14 @@ class BusController:
     ) -> Transmission | None:
         """The one path to the wire: the last safety check, then bookkeeping."""
         try:
-            data = self._guard(message, record, now)
+            data = guard(message, record, now, self.limits, self.config.raise_back_window)
         except UsageError as error:
             _LOGGER.error("refusing to send %r: %s", message, error)
             return None
         self.frames_out += 1
         self._tx_end = now + self._frame_time(len(data))
         if window > 0:
-            self._exchange = _Exchange(
+            self._exchange = Exchange(
                 None if record is None else record.device_id,
                 reply,
                 self._tx_end + window,
@@ -753,34 +571,6 @@ class BusController:
                 command,
             )
         return Transmission(message, data, purpose, None if record is None else record.device_id)
-
-    def _guard(self, message: Message, record: PeripheralRecord | None, now: float) -> bytes:
-        """Belt and braces: re-check every current against the limits right before sending.
-
-        Relative commands are judged by the worst case: every increase sent since the unit's
-        last report may have taken effect (a lost reply must not lead to a blind re-send past
-        the ceiling), and every decrease may still give its 2 A back.
-        """
-        data = encode(message)  # the allow-list (ForbiddenMessageError)
-        if isinstance(message, ControllerHeartbeat):
-            if record is None:
-                raise UsageError("a heartbeat needs a known peripheral")
-            owed = record.owed_amps(now)
-            if message.command in _AMPS_COMMANDS:
-                self.limits.check(message.amps, record, owed=owed)
-            elif message.amps != 0:
-                raise UsageError(f"heartbeat command {message.command:02X} carries no current")
-            if message.command == HeartbeatCommand.INCREASE_CURRENT:
-                self.limits.check_increase(
-                    record.allowed_amps, record, in_flight=record.unconfirmed_raise, owed=owed
-                )
-                record.unconfirmed_raise += INCREASE_STEP
-            elif message.command == HeartbeatCommand.DECREASE_CURRENT:
-                record.owed_until.append(now + self.config.raise_back_window)
-        return data
-
-    def _length(self, record: PeripheralRecord) -> int:
-        return 14 if record.protocol is ProtocolVersion.V1 else 16
 
     def _restart_burst(self, now: float) -> None:
         self._burst = None if self.config.listen_only else StartupBurst(self.config, now)
@@ -803,15 +593,3 @@ class BusController:
 
 
 _FRAME_COMMANDS = frozenset({CommandKind.OPEN_CONTACTORS, CommandKind.CLOSE_CONTACTORS})
-#: The heartbeat command a sharing change suggests -> the command that carries it.
-_SHARING_KINDS = {
-    HeartbeatCommand.SET_DEFAULT_CURRENT: CommandKind.SET_DEFAULT_CURRENT,
-    HeartbeatCommand.SET_SESSION_CURRENT: CommandKind.SET_SESSION_CURRENT,
-}
-_AMPS_COMMANDS = frozenset(
-    {
-        HeartbeatCommand.SET_DEFAULT_CURRENT,
-        HeartbeatCommand.ACK_CHARGE_START,
-        HeartbeatCommand.SET_SESSION_CURRENT,
-    }
-)

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import math
 
-from .config import DirectorConfig
-from .messages import (
+from ..protocol.messages import (
     ControllerLinkReady1,
     ControllerLinkReady2,
     DataRequest,
@@ -19,6 +18,7 @@ from .messages import (
     VinLowRequest,
     VinMidRequest,
 )
+from .config import DirectorConfig
 
 #: The six data requests, in the order a real controller asks (SPEC §4).
 DATA_REQUESTS: tuple[type[DataRequest], ...] = (

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..exceptions import CurrentLimitError
-from .codes import ProtocolVersion
+from ..protocol.codes import ProtocolVersion
 
 #: Lowest non-zero current per protocol version (SPEC §5).
 MINIMUM_AMPS = {ProtocolVersion.V1: 5.0, ProtocolVersion.V2: 6.0}

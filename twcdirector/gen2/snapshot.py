@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .codes import ProtocolVersion
+from ..protocol.codes import ProtocolVersion
 
 if TYPE_CHECKING:  # the sharing package imports this module's neighbours
     from ..sharing.sequencer import SharingSnapshot

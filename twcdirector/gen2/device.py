@@ -13,9 +13,8 @@ from ..events import (
     StateChanged,
     format_id,
 )
-from .codes import PLUGGED_STATES, PeripheralState, ProtocolVersion, state_name
-from .limits import INCREASE_STEP
-from .messages import (
+from ..protocol.codes import PLUGGED_STATES, PeripheralState, ProtocolVersion, state_name
+from ..protocol.messages import (
     Message,
     MeterReply,
     PeripheralHeartbeat,
@@ -28,6 +27,7 @@ from .messages import (
     VinMidReply,
     VinReply,
 )
+from .limits import INCREASE_STEP
 from .snapshot import PeripheralSnapshot
 
 _LOGGER = logging.getLogger(__name__)

@@ -1,0 +1,539 @@
+"""The asyncio controller: a thin adapter between a serial link, the pure core and pyee.
+
+:class:`Director` owns one link and one :class:`~twcdirector.gen2.controller.BusController`.
+Bytes from the link go through the frame decoder into the core; the core says what to write
+and when; the events it produces are emitted on the director or on a :class:`Peripheral`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Mapping
+from types import MappingProxyType, TracebackType
+from typing import TYPE_CHECKING, Self
+
+from ..emitter import SafeEmitter
+from ..events import (
+    LINK_LOST,
+    LINK_RESTORED,
+    NEW_DEVICE,
+    CommandOutcome,
+    LinkEvent,
+    NewDevice,
+    format_id,
+)
+from ..exceptions import CommandFailedError, FramingError, LinkError, UsageError
+from ..protocol.decoder import MAX_RAW_FRAME, FrameDecoder
+from ..protocol.messages import Message
+from .commands import CommandKind
+from .config import DirectorConfig
+from .controller import BusController
+from .device import Notice
+from .limits import CurrentLimits
+from .snapshot import DirectorSnapshot, PeripheralSnapshot
+from .transport import Link, LinkFactory, open_serial_link
+
+if TYPE_CHECKING:  # the Gen 3 monitor pulls in aiohttp; a Gen 2-only director never needs it
+    from ..gen3.monitor import Gen3Monitor
+
+_LOGGER = logging.getLogger(__name__)
+
+#: How long close() lets the frame in flight finish before it cancels the bus task.
+_STOP_TIMEOUT = 5.0
+_END = b"\xc0"
+#: Raw bytes kept for on_frame while a frame is open (the longest legal frame fits).
+_MAX_SEGMENT = MAX_RAW_FRAME + 1
+
+#: ``callback(direction, raw, message)``: direction ``"tx"`` or ``"rx"``; message ``None``
+#: for a frame that failed to decode.
+FrameCallback = Callable[[str, bytes, "Message | None"], None]
+
+
+class Peripheral(SafeEmitter):
+    """One Gen 2 peripheral on the bus; emits its own events (see :mod:`twcdirector.events`).
+
+    Commands validate first (nothing is sent on an error), go out in the next free bus slot,
+    and return once the unit's replies confirm them; otherwise they are re-sent up to
+    ``config.command_retries`` times, ``TWC_COMMAND_FAILED`` is emitted and
+    :class:`~twcdirector.exceptions.CommandFailedError` raised.
+    """
+
+    def __init__(self, director: Director, device_id: int) -> None:
+        super().__init__()
+        self._director = director
+        #: The 16-bit ID on the bus.
+        self.device_id = device_id
+        #: The ID as 4-digit upper-case hex, as in events.
+        self.id_hex = format_id(device_id)
+
+    def __repr__(self) -> str:
+        return f"<Peripheral {self.id_hex}>"
+
+    def snapshot(self) -> PeripheralSnapshot:
+        """A frozen copy of what is known about the unit."""
+        return self._director._peripheral_snapshot(self.device_id)
+
+    async def set_default_current(self, amps: float) -> None:
+        """``FB E0 05``: the current offered at the next plug-in (v2), the limit (v1)."""
+        await self._director._command(self.device_id, CommandKind.SET_DEFAULT_CURRENT, amps)
+
+    async def set_session_current(self, amps: float) -> None:
+        """``FB E0 09`` (v1: ``05``): the live limit while a car is connected."""
+        await self._director._command(self.device_id, CommandKind.SET_SESSION_CURRENT, amps)
+
+    async def increase_current(self) -> None:
+        """``FB E0 06``: raise by 2 A (protocol 2, refused past the limit)."""
+        await self._director._command(self.device_id, CommandKind.INCREASE_CURRENT, 0.0)
+
+    async def decrease_current(self) -> None:
+        """``FB E0 07``: lower by 2 A for a while (protocol 2)."""
+        await self._director._command(self.device_id, CommandKind.DECREASE_CURRENT, 0.0)
+
+    async def open_contactors(self) -> None:
+        """``FC B2``: stop charging; a Tesla usually needs re-plugging afterwards."""
+        await self._director._command(self.device_id, CommandKind.OPEN_CONTACTORS, 0.0)
+
+    async def close_contactors(self) -> None:
+        """``FC B1``: close the contactors (start charging)."""
+        await self._director._command(self.device_id, CommandKind.CLOSE_CONTACTORS, 0.0)
+
+
+class _Listener:
+    """Link callbacks for one opened link; a stale link's callbacks are ignored."""
+
+    def __init__(self, director: Director, generation: int) -> None:
+        self._director = director
+        self._generation = generation
+
+    def link_data(self, data: bytes) -> None:
+        if self._director._generation == self._generation:
+            self._director._on_data(data)
+
+    def link_lost(self, error: LinkError) -> None:
+        if self._director._generation == self._generation:
+            self._director._on_lost(error)
+
+
+class Director(SafeEmitter):
+    """The controller of a bus of Gen 2 peripherals (or, listening only, its observer).
+
+    Use ``async with Director(port, config) as director:`` or :meth:`start` / :meth:`close`.
+    ``link_factory`` replaces the serial port (tests); ``clock`` replaces the event loop's
+    monotonic clock and must advance with the loop's timers.
+    """
+
+    def __init__(
+        self,
+        port: str,
+        config: DirectorConfig | None = None,
+        *,
+        link_factory: LinkFactory | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.port = port
+        self.config = config if config is not None else DirectorConfig()
+        self._factory: LinkFactory = link_factory or open_serial_link
+        self._clock = clock
+        self._core = BusController(self.config)
+        self._decoder = FrameDecoder(on_error=self._on_framing_error)
+        self._segment = b""
+        self._errors: list[FramingError] = []
+        self._frame_callbacks: list[FrameCallback] = []
+        self._peripherals: dict[int, Peripheral] = {}
+        self._futures: dict[int, asyncio.Future[None]] = {}
+        self._link: Link | None = None
+        self._lost: LinkError | None = None
+        self._generation = 0
+        # Set by input and commands; the bus loop's sleep ends when it is set.
+        self._wake_pending = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._started = False
+        self._stopping = False
+        self._closing = False
+        self._closed = False
+        self._gen3: Gen3Monitor | None = None
+
+    # --- public API --------------------------------------------------------------------
+
+    @property
+    def peripherals(self) -> Mapping[int, Peripheral]:
+        """Every announced peripheral by ID (lost ones too; see ``snapshot().online``)."""
+        return MappingProxyType(self._peripherals)
+
+    @property
+    def limits(self) -> CurrentLimits:
+        """The one gate every current passes; capacity sharing sets grants here."""
+        return self._core.limits
+
+    @property
+    def link_up(self) -> bool:
+        """The serial link is open."""
+        return self._link is not None and self._lost is None
+
+    def on_frame(self, callback: FrameCallback) -> Callable[[], None]:
+        """Call ``callback(direction, raw, message)`` for every frame: ``"tx"`` with the wire
+        bytes we wrote, ``"rx"`` with the bytes of each frame heard (``C0`` to ``C0``) and
+        its message, or ``None`` when it failed to decode. Returns an unsubscribe function.
+        A callback that raises is logged and ignored."""
+        self._frame_callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._frame_callbacks.remove(callback)
+
+        return unsubscribe
+
+    @property
+    def gen3(self) -> Gen3Monitor | None:
+        """The attached Gen 3 monitor, if any."""
+        return self._gen3
+
+    def attach_gen3(self, monitor: Gen3Monitor) -> None:
+        """Watch Gen 3 units too: their ``TWC_NEW_DEVICE`` is announced by this director,
+        and the monitor runs with it (started by :meth:`start`, stopped by :meth:`close`)."""
+        if self._gen3 is not None:
+            raise UsageError("a Gen 3 monitor is already attached")
+        self._gen3 = monitor
+        monitor.on(NEW_DEVICE, lambda new: self.emit(NEW_DEVICE, new))
+
+    def peripheral(self, device_id: int) -> Peripheral:
+        """The peripheral with that ID; :class:`DeviceNotFoundError` if none."""
+        self._core.record(device_id)  # raises DeviceNotFoundError
+        return self._peripherals[device_id]
+
+    def snapshot(self) -> DirectorSnapshot:
+        """A frozen view of the director and its peripherals, sorted by ID."""
+        core = self._core
+        return DirectorSnapshot(
+            port=self.port,
+            listen_only=self.config.listen_only,
+            controller_id=self.config.controller_id,
+            frames_in=core.frames_in,
+            frames_out=core.frames_out,
+            framing_errors=MappingProxyType(
+                {kind.value: count for kind, count in self._decoder.errors.items()}
+            ),
+            link_up=self.link_up,
+            peripherals=tuple(
+                record.snapshot(core.pending(record.device_id)) for record in core.records()
+            ),
+            echoes=core.echoes,
+            bus_errors=core.bus_errors,
+            sharing=core.sharing_snapshot(),
+        )
+
+    def set_installation_limits(
+        self, *, total_max: float | None = None, unit_max: float | None = None
+    ) -> None:
+        """Change the shared (``total_max``) or per-unit maximum at run time.
+
+        Only within the configured ``shared_max`` / ``max_current``: a higher value raises
+        :class:`ConfigurationError`. Units are lowered before any is raised.
+        """
+        self._core.set_installation_limits(total_max=total_max, unit_max=unit_max)
+        self._wake_up()
+
+    async def start(self) -> None:
+        """Open the port and begin; raise :class:`LinkError` if it cannot be opened."""
+        if self._started:
+            raise UsageError("the director was already started")
+        self._started = True
+        loop = asyncio.get_running_loop()
+        if self._clock is None:
+            self._clock = loop.time
+        try:
+            self._link = await self._open()
+        except LinkError:
+            self._started = False  # the caller may try again
+            raise
+        sign = self.config.sign if self.config.sign is not None else random.randint(1, 254)
+        self._core.start(self._now(), sign)
+        _LOGGER.info(
+            "director %04X on %s (%s)",
+            self.config.controller_id,
+            self.port,
+            "listening only" if self.config.listen_only else f"sign {sign:02X}",
+        )
+        self._task = loop.create_task(self._run(), name=f"twcdirector {self.port}")
+        if self._gen3 is not None and not self._gen3.running:
+            await self._gen3.start()
+
+    async def close(self) -> None:
+        """Stop gracefully: the optional fail-safe, the frame in flight, then the port."""
+        if self._closed or not self._started:
+            self._closed = True
+            return
+        self._stopping = True
+        if self.config.fail_safe and not self.config.listen_only and self.link_up:
+            await self._fail_safe()
+        self._closing = True
+        self._wake_up()
+        if self._task is not None:
+            done, _ = await asyncio.wait({self._task}, timeout=_STOP_TIMEOUT)
+            if not done:
+                self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._drop_link()
+        self._core.fail_all("the director was closed")
+        self._dispatch()
+        self._closed = True
+        if self._gen3 is not None:
+            await self._gen3.stop()
+        _LOGGER.info("director on %s closed", self.port)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- for Peripheral ----------------------------------------------------------------
+
+    def _peripheral_snapshot(self, device_id: int) -> PeripheralSnapshot:
+        return self._core.record(device_id).snapshot(self._core.pending(device_id))
+
+    async def _command(self, device_id: int, kind: CommandKind, amps: float) -> None:
+        if not self._started or self._stopping:
+            raise UsageError("the director is not running")
+        ticket = self._core.submit(device_id, kind, amps, self._now())
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._futures[ticket] = future
+        self._dispatch()
+        self._wake_up()
+        await future
+
+    # --- link callbacks ----------------------------------------------------------------
+
+    def _on_data(self, data: bytes) -> None:
+        now = self._now()
+        self._core.heard(now)
+        # Feed the decoder up to each C0 in turn: a frame only closes at a C0, so each piece
+        # yields at most one frame, and its raw bytes are known exactly for on_frame.
+        start = 0
+        while start < len(data):
+            end = data.find(_END, start)
+            piece = data[start:] if end < 0 else data[start : end + 1]
+            start += len(piece)
+            raw = _END + self._segment + piece if end >= 0 else b""
+            for message in self._decoder.feed(piece):
+                self._frame("rx", raw, message)
+                self._core.receive(message, now)
+            for error in self._errors:
+                self._frame("rx", raw or error.data, None)
+            self._errors.clear()
+            self._segment = b"" if end >= 0 else (self._segment + piece)[-_MAX_SEGMENT:]
+        self._dispatch()
+        self._wake_up()
+
+    def _on_lost(self, error: LinkError) -> None:
+        if self._lost is None:
+            self._lost = error
+        self._wake_up()
+
+    def _on_framing_error(self, error: FramingError) -> None:
+        _LOGGER.debug("framing error: %s", error)
+        self._errors.append(error)
+        self._core.framing_error(error)
+
+    def _frame(self, direction: str, raw: bytes, message: Message | None) -> None:
+        for callback in list(self._frame_callbacks):
+            try:
+                callback(direction, raw, message)
+            except Exception:
+                _LOGGER.exception("frame callback %r raised", callback)
+
+    # --- the bus task ------------------------------------------------------------------
+
+    def _now(self) -> float:
+        assert self._clock is not None
+        return self._clock()
+
+    async def _open(self) -> Link:
+        self._generation += 1
+        link = await self._factory(
+            self.port, self.config.baudrate, _Listener(self, self._generation)
+        )
+        self._lost = None
+        self._decoder.reset()
+        self._segment = b""
+        return link
+
+    async def _run(self) -> None:
+        while not self._closing:
+            try:
+                if self._link is None:
+                    await self._reconnect()
+                else:
+                    await self._bus()
+                    if self._lost is not None and not self._closing:
+                        await self._link_down(self._lost)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A bug must not stop the bus for good: log it, drop the link, start over.
+                _LOGGER.exception("director loop failed; reopening the link")
+                await self._link_down(LinkError("internal error"))
+
+    async def _bus(self) -> None:
+        link = self._link
+        assert link is not None
+        while not self._closing and self._lost is None:
+            self._wake_pending = False
+            now = self._now()
+            transmission = self._core.poll(now)
+            self._dispatch()
+            if transmission is not None:
+                self._frame("tx", transmission.data, transmission.message)
+                try:
+                    await link.write(transmission.data)
+                except LinkError as error:
+                    self._on_lost(error)
+                continue
+            await self._sleep(self._core.next_wakeup(now))
+
+    async def _sleep(self, deadline: float) -> None:
+        """Until ``deadline`` on our clock, or until woken by input or a command.
+
+        One future and one timer handle: the bus idles here between every frame, and a
+        timeout context raising into the task would cost far more per wake.
+        """
+        delay = deadline - self._now()
+        if delay <= 0 or self._wake_pending:
+            return
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
+        timer = loop.call_later(delay, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def _wake_up(self) -> None:
+        self._wake_pending = True
+        if self._waiter is not None:
+            _resolve(self._waiter)
+
+    async def _link_down(self, error: LinkError) -> None:
+        _LOGGER.warning("link to %s lost: %s", self.port, error)
+        await self._drop_link()
+        self._core.link_lost(self._now(), f"link lost: {error}")
+        self.emit(LINK_LOST, LinkEvent(self.port, False, str(error)))
+        self._dispatch()
+
+    async def _drop_link(self) -> None:
+        link, self._link = self._link, None
+        self._generation += 1  # callbacks of the old link are ignored from here on
+        if link is not None:
+            try:
+                await link.close()
+            except (LinkError, OSError) as error:
+                _LOGGER.debug("closing %s: %s", self.port, error)
+
+    async def _reconnect(self) -> None:
+        backoff = self.config.reconnect_backoff_initial
+        while not self._closing:
+            deadline = self._now() + backoff
+            while not self._closing and self._now() < deadline:
+                # Keep time running for the core while the link is down (units get lost).
+                self._wake_pending = False
+                now = self._now()
+                self._core.poll(now)
+                self._dispatch()
+                await self._sleep(min(deadline, self._core.next_wakeup(now)))
+            if self._closing:
+                return
+            try:
+                link = await self._open()
+            except LinkError as error:
+                _LOGGER.info(
+                    "reopening %s failed: %s (next try in %.1f s)", self.port, error, backoff
+                )
+                backoff = min(backoff * 2, self.config.reconnect_backoff_max)
+                continue
+            if self._closing:
+                await link.close()
+                return
+            self._link = link
+            self._core.link_restored(self._now())
+            _LOGGER.info("link to %s restored", self.port)
+            self.emit(LINK_RESTORED, LinkEvent(self.port, True))
+            self._dispatch()
+            return
+
+    async def _fail_safe(self) -> None:
+        """SPEC §8.6: a session current of 0 A to every online unit before stopping."""
+        futures = []
+        for record in list(self._core.records()):
+            if not record.online:
+                continue
+            try:
+                ticket = self._core.submit(
+                    record.device_id, CommandKind.SET_SESSION_CURRENT, 0.0, self._now()
+                )
+            except UsageError as error:
+                _LOGGER.warning("fail-safe: %s: %s", record.id_hex, error)
+                continue
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._futures[ticket] = future
+            futures.append(future)
+        self._dispatch()
+        self._wake_up()
+        for outcome in await asyncio.gather(*futures, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                _LOGGER.warning("fail-safe 0 A not confirmed: %s", outcome)
+
+    # --- events ------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        for notice in self._core.drain():
+            self._deliver(notice)
+
+    def _deliver(self, notice: Notice) -> None:
+        if notice.event == NEW_DEVICE:
+            assert notice.device_id is not None
+            peripheral = self._peripherals.get(notice.device_id)
+            if peripheral is None:
+                peripheral = Peripheral(self, notice.device_id)
+                self._peripherals[notice.device_id] = peripheral
+            _LOGGER.info("new peripheral %s", peripheral.id_hex)
+            self.emit(NEW_DEVICE, NewDevice(peripheral.id_hex, 2, peripheral))
+            return
+        if notice.device_id is None:
+            self.emit(notice.event, notice.payload)
+        else:
+            target = self._peripherals.get(notice.device_id)
+            if target is not None:
+                target.emit(notice.event, notice.payload)
+        if notice.ticket is not None and isinstance(notice.payload, CommandOutcome):
+            self._resolve(notice.ticket, notice.payload)
+
+    def _resolve(self, ticket: int, outcome: CommandOutcome) -> None:
+        future = self._futures.pop(ticket, None)
+        if future is None or future.done():
+            return
+        if outcome.confirmed:
+            future.set_result(None)
+        else:
+            future.set_exception(
+                CommandFailedError(
+                    f"{outcome.command} to {outcome.device_id} failed: {outcome.reason}"
+                )
+            )
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

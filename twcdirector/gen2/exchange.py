@@ -1,0 +1,126 @@
+"""One exchange on the half-duplex bus: why a frame is sent, what ends its exchange, how long
+its bytes take, and the last safety check before any frame goes out (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ..exceptions import UsageError
+from ..protocol.codes import FrameType, HeartbeatCommand
+from ..protocol.messages import (
+    ControllerHeartbeat,
+    DataRequest,
+    Message,
+    MeterReply,
+    SerialReply,
+    UnknownMessage,
+    VersionReply,
+    VinHighReply,
+    VinLowReply,
+    VinMidReply,
+    encode,
+)
+from .commands import PendingCommand
+from .device import PeripheralRecord
+from .limits import INCREASE_STEP, CurrentLimits
+from .schedule import DATA_REQUESTS
+
+#: Bits per byte at 8N1: start, 8 data, stop.
+BITS_PER_BYTE = 10
+#: The reply that ends each data request's exchange.
+REPLY_TO: dict[type[DataRequest], type[Message]] = dict(
+    zip(
+        DATA_REQUESTS,
+        (MeterReply, VersionReply, SerialReply, VinHighReply, VinMidReply, VinLowReply),
+        strict=True,
+    )
+)
+
+
+class Purpose(StrEnum):
+    """Why a frame is sent."""
+
+    STARTUP = "startup"
+    HEARTBEAT = "heartbeat"
+    REQUEST = "request"
+    COMMAND = "command"
+
+
+@dataclass(frozen=True, slots=True)
+class Transmission:
+    """A frame to write now: ``data`` is the complete wire frame."""
+
+    message: Message
+    data: bytes
+    purpose: Purpose
+    device_id: int | None
+
+
+@dataclass(slots=True)
+class Exchange:
+    """The exchange holding the bus: whose reply ends it, and when it times out."""
+
+    device_id: int | None
+    reply: type[Message] | None
+    deadline: float
+    sent: Message
+    command: PendingCommand | None
+
+
+def frame_time(size: int, baudrate: int) -> float:
+    """Seconds ``size`` bytes take on the wire at ``baudrate`` (8N1)."""
+    return size * BITS_PER_BYTE / baudrate
+
+
+def from_controller(message: Message) -> bool:
+    """Requests and commands come from a controller (us, an echo of us, or another one)."""
+    kind = message.frame_type if isinstance(message, UnknownMessage) else message.FRAME_TYPE
+    return kind in _CONTROLLER_TYPES
+
+
+def guard(
+    message: Message,
+    record: PeripheralRecord | None,
+    now: float,
+    limits: CurrentLimits,
+    raise_back_window: float,
+) -> bytes:
+    """Belt and braces: re-check every current against the limits right before sending, and
+    return the frame.
+
+    Relative commands are judged by the worst case: every increase sent since the unit's
+    last report may have taken effect (a lost reply must not lead to a blind re-send past
+    the ceiling), and every decrease may still give its 2 A back.
+
+    Raises :class:`~twcdirector.ForbiddenMessageError` for a message off the allow-list,
+    :class:`~twcdirector.CurrentLimitError` for a current past a limit and
+    :class:`~twcdirector.UsageError` for a heartbeat without a known unit.
+    """
+    data = encode(message)  # the allow-list (ForbiddenMessageError)
+    if isinstance(message, ControllerHeartbeat):
+        if record is None:
+            raise UsageError("a heartbeat needs a known peripheral")
+        owed = record.owed_amps(now)
+        if message.command in _AMPS_COMMANDS:
+            limits.check(message.amps, record, owed=owed)
+        elif message.amps != 0:
+            raise UsageError(f"heartbeat command {message.command:02X} carries no current")
+        if message.command == HeartbeatCommand.INCREASE_CURRENT:
+            limits.check_increase(
+                record.allowed_amps, record, in_flight=record.unconfirmed_raise, owed=owed
+            )
+            record.unconfirmed_raise += INCREASE_STEP
+        elif message.command == HeartbeatCommand.DECREASE_CURRENT:
+            record.owed_until.append(now + raise_back_window)
+    return data
+
+
+_CONTROLLER_TYPES = frozenset({FrameType.REQUEST, FrameType.COMMAND})
+_AMPS_COMMANDS = frozenset(
+    {
+        HeartbeatCommand.SET_DEFAULT_CURRENT,
+        HeartbeatCommand.ACK_CHARGE_START,
+        HeartbeatCommand.SET_SESSION_CURRENT,
+    }
+)

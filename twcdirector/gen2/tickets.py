@@ -1,0 +1,161 @@
+"""The command queues of the controller core: one per unit, and the tickets that name each
+command from the call that queued it to its confirmation or failure (pure, sans-I/O).
+
+A command is queued, sent (possibly several times), then confirmed by the unit's reply or
+failed for a reason; either way exactly one ``TWC_COMMAND_CONFIRMED`` or ``TWC_COMMAND_FAILED``
+notice carries its ticket back to the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+
+from ..events import COMMAND_CONFIRMED, COMMAND_FAILED, CommandOutcome, format_id
+from .commands import CommandKind, PendingCommand
+from .device import PeripheralRecord
+from .limits import CurrentLimits
+
+_LOGGER = logging.getLogger(__name__)
+
+#: ``notify(event, payload, device_id, ticket)``: hand a notice to the core.
+Notify = Callable[[str, object, int | None, int | None], None]
+
+
+class CommandQueues:
+    """Every unit's queue of pending commands, and ticket numbering."""
+
+    def __init__(self, records: dict[int, PeripheralRecord], retries: int, notify: Notify) -> None:
+        self._records = records
+        self._retries = retries
+        self._notify = notify
+        self._queues: dict[int, deque[PendingCommand]] = {}
+        self._next_ticket = 1
+
+    def ticket(self) -> int:
+        """A new ticket number (never reused)."""
+        ticket = self._next_ticket
+        self._next_ticket += 1
+        return ticket
+
+    def add_unit(self, device_id: int) -> None:
+        """A unit was discovered: give it an empty queue."""
+        self._queues[device_id] = deque()
+
+    def remove_unit(self, device_id: int) -> None:
+        """A unit is forgotten (its queue must be empty)."""
+        del self._queues[device_id]
+
+    def queue(self, device_id: int) -> deque[PendingCommand]:
+        """A known unit's queue; its head is the command in flight, if any."""
+        return self._queues[device_id]
+
+    def get(self, device_id: int) -> deque[PendingCommand] | None:
+        """A unit's queue, or ``None`` for a unit not known."""
+        return self._queues.get(device_id)
+
+    def pending(self, device_id: int) -> int:
+        """Commands queued or in flight for a unit."""
+        queue = self._queues.get(device_id)
+        return len(queue) if queue else 0
+
+    def submit(
+        self,
+        record: PeripheralRecord,
+        kind: CommandKind,
+        amps: float,
+        now: float,
+        *,
+        limits: CurrentLimits,
+        link_up: bool,
+    ) -> int:
+        """Check a caller's command against the unit's limits and queue it; return its ticket.
+
+        Raises :class:`~twcdirector.CurrentLimitError` (nothing is queued) for a current, or an
+        increase, past the unit's limits.
+        """
+        if kind.carries_amps:
+            amps = limits.check(amps, record, owed=record.owed_amps(now))
+        else:
+            amps = 0.0
+            if kind is CommandKind.INCREASE_CURRENT:
+                limits.check_increase(
+                    record.allowed_amps,
+                    record,
+                    in_flight=record.unconfirmed_raise,
+                    owed=record.owed_amps(now),
+                )
+        return self.put(PendingCommand(self.ticket(), kind, record.device_id, amps), link_up)
+
+    def put(self, command: PendingCommand, link_up: bool) -> int:
+        """Queue a command for the next free slot (it fails at once while the link is down)."""
+        if not link_up:
+            self.fail(command, "link is down")
+        else:
+            self._queues[command.device_id].append(command)
+            _LOGGER.debug("queued %s %s A for %04X", command.kind, command.amps, command.device_id)
+        return command.ticket
+
+    def confirm(self, command: PendingCommand) -> None:
+        """The head of its unit's queue was confirmed by the unit."""
+        self._queues[command.device_id].popleft()
+        record = self._records[command.device_id]
+        if command.kind.carries_amps and not command.from_sharing:
+            record.wanted_amps = command.amps
+        self._notify(
+            COMMAND_CONFIRMED,
+            CommandOutcome(
+                record.id_hex, command.kind.value, _amps(command), command.attempts, True
+            ),
+            command.device_id,
+            command.ticket,
+        )
+
+    def attempt_failed(self, command: PendingCommand, reason: str) -> None:
+        """An attempt went unconfirmed: the command fails once its retries are spent."""
+        if command.attempts > self._retries:
+            self._queues[command.device_id].popleft()
+            self.fail(command, f"{reason} after {command.attempts} attempts")
+        else:
+            _LOGGER.debug("%s to %04X not confirmed: %s", command.kind, command.device_id, reason)
+
+    def drop_head(self, command: PendingCommand, reason: str) -> None:
+        """The head of its unit's queue fails at once (no retry)."""
+        self._queues[command.device_id].popleft()
+        self.fail(command, reason)
+
+    def fail_unit(self, device_id: int, reason: str) -> None:
+        """Fail every command queued for one unit."""
+        queue = self._queues[device_id]
+        while queue:
+            self.fail(queue.popleft(), reason)
+
+    def fail_all(self, reason: str) -> None:
+        """Fail every queued or in-flight command."""
+        for device_id in self._queues:
+            self.fail_unit(device_id, reason)
+
+    def fail(self, command: PendingCommand, reason: str) -> None:
+        """Report a command (already out of its queue) as failed."""
+        record = self._records.get(command.device_id)
+        if record is not None:
+            record.errors += 1
+        _LOGGER.warning("%s to %04X failed: %s", command.kind, command.device_id, reason)
+        self._notify(
+            COMMAND_FAILED,
+            CommandOutcome(
+                format_id(command.device_id),
+                command.kind.value,
+                _amps(command),
+                command.attempts,
+                False,
+                reason,
+            ),
+            command.device_id,
+            command.ticket,
+        )
+
+
+def _amps(command: PendingCommand) -> float | None:
+    return command.amps if command.kind.carries_amps else None
