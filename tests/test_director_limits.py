@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from twcdirector.exceptions import ConfigurationError, CurrentLimitError
+from twcdirector.exceptions import ConfigurationError, CurrentLimitError, InvalidValueError
 from twcdirector.gen2.config import DirectorConfig
 from twcdirector.gen2.limits import CurrentLimits
 from twcdirector.protocol import ProtocolVersion
@@ -171,3 +171,31 @@ def test_config_defaults_are_the_spec_decisions() -> None:
 def test_bad_options_raise_configuration_error(options: dict[str, object]) -> None:
     with pytest.raises(ConfigurationError):
         DirectorConfig(**options)  # type: ignore[arg-type]
+
+
+def test_one_minimum_table_and_one_whole_amp_check() -> None:
+    """The codec's table is the only one: the director's limits and capacity sharing read it."""
+    from twcdirector.protocol.codes import MINIMUM_AMPS
+    from twcdirector.sharing import PROTOCOL_MINIMUM, InstallationLimits, whole_amps
+
+    assert MINIMUM_AMPS == {ProtocolVersion.V1: 5, ProtocolVersion.V2: 6}
+    assert PROTOCOL_MINIMUM is MINIMUM_AMPS
+    limits = InstallationLimits(40, 32)
+    for version, amps in MINIMUM_AMPS.items():
+        assert CurrentLimits(32.0).minimum(Unit(protocol=version)) == amps
+        assert limits.minimum(version) == amps
+    assert whole_amps(16.0, "amps") == 16
+    with pytest.raises(CurrentLimitError, match="whole"):
+        whole_amps(6.5, "amps", error=CurrentLimitError)
+    with pytest.raises(ConfigurationError, match="shared_max"):
+        DirectorConfig(max_current=32, shared_max=40.5)
+
+
+def test_unit_ids_are_formatted_and_parsed_in_one_place() -> None:
+    from twcdirector.events import format_id, parse_id
+
+    assert format_id(0x1839) == "1839"
+    assert parse_id("1839") == parse_id("0x1839") == 0x1839
+    for bad in ("xyz", "10000", ""):
+        with pytest.raises(InvalidValueError):
+            parse_id(bad)

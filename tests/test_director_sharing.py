@@ -17,6 +17,7 @@ from twcdirector.gen2.commands import CommandKind
 from twcdirector.gen2.config import DirectorConfig
 from twcdirector.gen2.controller import BusController
 from twcdirector.protocol import ControllerHeartbeat, Message, PeripheralState
+from twcdirector.sharing import InstallationLimits
 
 TOTAL = 40
 UNIT_MAX = 32
@@ -158,3 +159,26 @@ def test_a_unit_asking_for_current_gets_its_share_through_08() -> None:
 def test_sharing_needs_a_per_unit_maximum() -> None:
     with pytest.raises(ConfigurationError, match="max_current"):
         DirectorConfig(shared_max=40)
+
+
+def test_installation_limits_are_given_to_the_director_with_their_minimums() -> None:
+    """README: the minimum per charging unit is set with InstallationLimits on the config."""
+    installation = InstallationLimits(total_max=TOTAL, unit_max=UNIT_MAX, min_v2=14)
+    config = DirectorConfig(installation=installation)
+    assert (config.shared_max, config.max_current) == (TOTAL, UNIT_MAX)
+    assert config.sharing_limits() is installation
+    harness, units = shared_bus(max_current=None, shared_max=None, installation=installation)
+    for unit in units:
+        unit.plug()
+    harness.run_for(40)
+    # 3 x 14 A > 40 A: with a 14 A minimum only two units charge (6 A would give 14/13/13).
+    assert sorted(allowed(units)) == [0, 20, 20]
+
+
+def test_installation_limits_must_agree_with_the_other_fields() -> None:
+    installation = InstallationLimits(total_max=TOTAL, unit_max=UNIT_MAX)
+    with pytest.raises(ConfigurationError, match="shared_max 30"):
+        DirectorConfig(shared_max=30, installation=installation)
+    with pytest.raises(ConfigurationError, match="max_current"):
+        DirectorConfig(max_current=16, installation=installation)
+    assert DirectorConfig(max_current=UNIT_MAX, installation=installation).shared_max == TOTAL

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .exceptions import FrameErrorKind
+from .exceptions import FrameErrorKind, InvalidValueError
 
 # --- on a device (Gen 2 peripheral or Gen 3 unit) ------------------------------------------
 #: Every decoded message (Gen 2) or endpoint read (Gen 3); payload: the message.
@@ -159,5 +159,22 @@ class BusError:
 
 
 def format_id(device_id: int) -> str:
-    """A Gen 2 ID as the 4-digit upper-case hex used in events and logs."""
+    """A Gen 2 ID as the 4-digit upper-case hex used in events and logs.
+
+    Inside the core a Gen 2 ID is an ``int``; this and :func:`parse_id` are the only
+    conversions, used where an ID meets a person (events, logs, options) or capacity sharing,
+    whose public snapshot names units by this form.
+    """
     return f"{device_id:04X}"
+
+
+def parse_id(text: str) -> int:
+    """A Gen 2 ID from its hex form (``"1839"``, ``"0x1839"``); raises
+    :class:`~twcdirector.InvalidValueError` for anything that is not 16-bit hex."""
+    try:
+        value = int(text, 16)
+    except ValueError:
+        raise InvalidValueError(f"{text!r} is not a hex ID such as F00D") from None
+    if not 0 <= value <= 0xFFFF:
+        raise InvalidValueError(f"{text!r} is not a 16-bit ID (0000-FFFF)")
+    return value

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ..events import ALLOCATION_CHANGED, COMMAND_CONFIRMED, SHARING_CHANGED, CommandOutcome
+from ..events import (
+    ALLOCATION_CHANGED,
+    COMMAND_CONFIRMED,
+    SHARING_CHANGED,
+    CommandOutcome,
+    parse_id,
+)
 from ..exceptions import NotApplicableError
 from ..protocol.codes import HeartbeatCommand
-from ..sharing.limits import InstallationLimits
 from ..sharing.sequencer import Observation, ShareSequencer, SharingSnapshot, WireChange
 from .commands import CommandKind, PendingCommand
 from .config import DirectorConfig
@@ -40,12 +45,8 @@ class SharingBridge:
         commands: CommandQueues,
         notify: Notify,
     ) -> None:
-        assert config.shared_max is not None
-        assert config.max_current is not None
-        # DirectorConfig checked both are whole amperes.
-        installation = InstallationLimits(
-            total_max=int(config.shared_max), unit_max=int(config.max_current)
-        )
+        installation = config.sharing_limits()
+        assert installation is not None
         self.sequencer = ShareSequencer(installation, min_interval=config.sharing_min_interval)
         self._silent_after = SILENT_AFTER * config.heartbeat_interval
         self._last_step: float | None = None
@@ -118,7 +119,7 @@ class SharingBridge:
             # The sharing layer's word is every unit's ceiling, lowered at once.
             self._limits.set_grant(record.device_id, float(sequencer.allowed(record.id_hex)))
         for change in changes:
-            device_id = int(change.unit_id, 16)
+            device_id = parse_id(change.unit_id)
             queue = self._commands.get(device_id)
             if queue is None:
                 continue
@@ -136,7 +137,7 @@ class SharingBridge:
                 )
                 self._commands.put(command, link_up)
         for event in sequencer.take_events():
-            self._notify(ALLOCATION_CHANGED, event, int(event.device_id, 16), None)
+            self._notify(ALLOCATION_CHANGED, event, parse_id(event.device_id), None)
         if changes:
             self._notify(SHARING_CHANGED, sequencer.snapshot(), None, None)
 

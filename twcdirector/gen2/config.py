@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from ..exceptions import ConfigurationError
+from ..sharing.limits import InstallationLimits, whole_amps
 
 #: IDs a controller must never use (SPEC §3.12): a unit once answered 0000; FFFF is a broadcast.
 RESERVED_IDS = frozenset({0x0000, 0xFFFF})
@@ -26,6 +27,10 @@ class DirectorConfig:
     #: Capacity sharing: the supply every unit shares (the breaker), whole amps. ``None``: off,
     #: every unit may be given ``max_current``. Needs ``max_current``.
     shared_max: float | None = None
+    #: Capacity sharing given as the installation's limits: ``total_max`` becomes
+    #: ``shared_max``, ``unit_max`` becomes ``max_current`` (either may be left out or must
+    #: agree), and the minimums per protocol (``min_v1``, ``min_v2``) are the sharing's.
+    installation: InstallationLimits | None = None
     #: Capacity sharing changes a unit's current at most this often (SPEC §5: ~5 s).
     sharing_min_interval: float = 5.0
     #: Peripherals claimed at most; more announcing units are reported and left alone.
@@ -53,6 +58,8 @@ class DirectorConfig:
     baudrate: int = 9600
 
     def __post_init__(self) -> None:
+        if self.installation is not None:
+            self._take_installation(self.installation)
         if not 0 <= self.controller_id <= 0xFFFF or self.controller_id in RESERVED_IDS:
             raise ConfigurationError(
                 f"controller_id {self.controller_id!r} must be 0001-FFFE (hex), not 0000 or FFFF"
@@ -66,16 +73,8 @@ class DirectorConfig:
         if self.shared_max is not None:
             if self.max_current is None:
                 raise ConfigurationError("shared_max needs max_current (the per-unit maximum)")
-            if (
-                not math.isfinite(self.shared_max)
-                or self.shared_max < 0
-                or self.shared_max != int(self.shared_max)
-                or self.max_current != int(self.max_current)
-            ):
-                raise ConfigurationError(
-                    f"shared_max {self.shared_max!r} and max_current {self.max_current!r} must "
-                    "be whole amperes >= 0 when capacity sharing is on"
-                )
+            whole_amps(self.shared_max, "shared_max")
+            whole_amps(self.max_current, "max_current (with capacity sharing)")
         if not math.isfinite(self.sharing_min_interval) or self.sharing_min_interval < 0:
             raise ConfigurationError(
                 f"sharing_min_interval {self.sharing_min_interval!r} must be >= 0"
@@ -100,6 +99,27 @@ class DirectorConfig:
             raise ConfigurationError("reconnect_backoff_initial exceeds reconnect_backoff_max")
         if self.lost_after <= self.heartbeat_interval:
             raise ConfigurationError("lost_after must be longer than heartbeat_interval")
+
+    def sharing_limits(self) -> InstallationLimits | None:
+        """The installation's limits capacity sharing works with; ``None`` when it is off."""
+        if self.shared_max is None or self.max_current is None:
+            return None
+        if self.installation is not None:
+            return self.installation
+        return InstallationLimits(total_max=int(self.shared_max), unit_max=int(self.max_current))
+
+    def _take_installation(self, installation: InstallationLimits) -> None:
+        for name, value in (
+            ("shared_max", installation.total_max),
+            ("max_current", installation.unit_max),
+        ):
+            given = getattr(self, name)
+            if given is not None and given != value:
+                raise ConfigurationError(
+                    f"{name} {given!r} disagrees with the installation's {value} A"
+                )
+            # Frozen: filling in the field from the installation goes through object.__setattr__.
+            object.__setattr__(self, name, value)
 
 
 def _positive(config: DirectorConfig, *names: str) -> None:

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..exceptions import CurrentLimitError
-from ..protocol.codes import ProtocolVersion
+from ..protocol.codes import MINIMUM_AMPS, ProtocolVersion
+from ..sharing.limits import whole_amps
 
-#: Lowest non-zero current per protocol version (SPEC §5).
-MINIMUM_AMPS = {ProtocolVersion.V1: 5.0, ProtocolVersion.V2: 6.0}
 #: What an increase command adds (SPEC §3.4, command 06).
 INCREASE_STEP = 2.0
 
@@ -73,7 +72,7 @@ class CurrentLimits:
 
     def minimum(self, device: LimitSubject) -> float:
         """The lowest non-zero current for the unit's protocol version."""
-        return MINIMUM_AMPS[device.protocol]
+        return float(MINIMUM_AMPS[device.protocol])
 
     def check(
         self, amps: float, device: LimitSubject, *, owed: float = 0.0, with_grant: bool = True
@@ -83,12 +82,7 @@ class CurrentLimits:
         ``owed`` is what the unit may still add by itself: after a decrease (07) it raises
         its limit back by 2 A on its own (SPEC §3.4), whatever was sent in between.
         """
-        if isinstance(amps, bool) or not isinstance(amps, int | float):
-            raise CurrentLimitError(f"amps must be a number, not {amps!r}")
-        if not math.isfinite(amps) or amps < 0:
-            raise CurrentLimitError(f"{amps!r} A is not a current")
-        if amps != int(amps):
-            raise CurrentLimitError(f"{amps} A: only whole amperes are sent")
+        whole_amps(amps, "amps", error=CurrentLimitError)
         if amps == 0:
             return 0.0
         if self.max_current is None:

@@ -102,6 +102,9 @@ class ProtocolVersion(IntEnum):
 BODY_LENGTH = {ProtocolVersion.V1: 14, ProtocolVersion.V2: 16}
 #: The extended data replies of firmware 4.5.3 (SPEC §2.4).
 EXTENDED_LENGTH = 20
+#: The lowest non-zero current, in whole amperes, a unit of each version may be sent or offered
+#: (SPEC §5, §8.4): below it a car may stop and refuse to resume without being re-plugged.
+MINIMUM_AMPS = {ProtocolVersion.V1: 5, ProtocolVersion.V2: 6}
 
 
 def state_name(state: int) -> str:

@@ -11,23 +11,26 @@ import logging
 import math
 from dataclasses import dataclass
 
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, UsageError
 from ..protocol import ProtocolVersion
+from ..protocol.codes import MINIMUM_AMPS
 
 _LOGGER = logging.getLogger(__name__)
 
-#: The lowest current a charging unit may be offered, per protocol (SPEC §5, §8.4): below it a
-#: car may stop and refuse to resume without being re-plugged.
-PROTOCOL_MINIMUM: dict[ProtocolVersion, int] = {ProtocolVersion.V1: 5, ProtocolVersion.V2: 6}
+#: The lowest current a charging unit may be offered, per protocol: the codec's table.
+PROTOCOL_MINIMUM: dict[ProtocolVersion, int] = MINIMUM_AMPS
 
 
-def whole_amps(value: object, name: str) -> int:
-    """``value`` as a non-negative whole number of amperes, else :class:`ConfigurationError`."""
+def whole_amps(value: object, name: str, *, error: type[UsageError] = ConfigurationError) -> int:
+    """``value`` as a non-negative whole number of amperes; else raise ``error``
+    (:class:`ConfigurationError` unless told otherwise). The one check of "whole amperes"."""
     # bool is an int subclass; True amps is a bug in the caller, not 1 A.
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigurationError(f"{name} must be a number of amperes, not {value!r}")
-    if not math.isfinite(value) or value < 0 or value != int(value):
-        raise ConfigurationError(f"{name} must be a whole, non-negative number of amperes: {value}")
+        raise error(f"{name} must be a number of amperes, not {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise error(f"{name} {value!r} A is not a current (whole, non-negative amperes)")
+    if value != int(value):
+        raise error(f"{name} {value} A: only whole amperes are allowed")
     return int(value)
 
 
