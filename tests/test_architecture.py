@@ -413,6 +413,7 @@ PROTOCOL_API = sorted(
         "ControllerLinkReady1",
         "ControllerLinkReady2",
         "DataRequest",
+        "DecodedFrame",
         "FrameDecoder",
         "FrameType",
         "HeartbeatCommand",

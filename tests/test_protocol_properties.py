@@ -119,3 +119,44 @@ def test_amps_outside_the_wire_range_are_refused(amps: float) -> None:
     except InvalidValueError:
         return
     raise AssertionError(f"{amps} A was encoded")
+
+
+@given(st.lists(st.binary(max_size=48), max_size=30), st.lists(st.binary(max_size=48), max_size=3))
+def test_feed_frames_gives_what_feed_gives_with_each_raw_frame(
+    chunks: list[bytes], more: list[bytes]
+) -> None:
+    """Same messages and errors as feed(); each decoded raw frame decodes to its message,
+    each rejected one carries its error, and every raw frame is bytes of the stream."""
+    seen: list[FramingError] = []
+    by_feed, by_frames = FrameDecoder(), FrameDecoder(on_error=seen.append)
+    stream = b"".join(chunks + more)
+    messages = [m for chunk in chunks + more for m in by_feed.feed(chunk)]
+    frames = [f for chunk in chunks + more for f in by_frames.feed_frames(chunk)]
+    assert [f.message for f in frames if f.message is not None] == messages
+    assert [f.error for f in frames if f.message is None] == seen
+    assert by_frames.errors == by_feed.errors
+    for frame in frames:
+        assert (frame.message is None) != (frame.error is None)
+        assert frame.raw in stream
+        if frame.message is not None:
+            assert decode_frame(frame.raw) == frame.message
+
+
+@given(
+    st.lists(messages.filter(_encodable) | peripheral_messages, min_size=1, max_size=8),
+    st.integers(1, 50),
+)
+def test_feed_frames_hands_back_exactly_the_bytes_sent(sent: list[Message], chunk: int) -> None:
+    """In any chunking, the raw bytes of each frame are exactly its encoding, and a corrupted
+    frame comes back as its corrupted bytes with a checksum error."""
+    wire = [encode_reply(m) if m.FRAME_TYPE == FrameType.REPLY else encode(m) for m in sent]
+    bad = bytearray(wire[0])
+    bad[-2] ^= 0x01 if bad[-2] not in (0xC1, 0xDB, 0xDC, 0xDD) else 0x02
+    stream = b"".join(wire) + bytes(bad) + wire[0]
+    decoder = FrameDecoder()
+    frames = [
+        f for i in range(0, len(stream), chunk) for f in decoder.feed_frames(stream[i : i + chunk])
+    ]
+    assert [f.raw for f in frames] == [*wire, bytes(bad), wire[0]]
+    assert [f.message for f in frames] == [*sent, None, sent[0]]
+    assert frames[-2].error is not None

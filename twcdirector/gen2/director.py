@@ -25,8 +25,8 @@ from ..events import (
     NewDevice,
     format_id,
 )
-from ..exceptions import CommandFailedError, FramingError, LinkError, UsageError
-from ..protocol.decoder import MAX_RAW_FRAME, FrameDecoder
+from ..exceptions import CommandFailedError, LinkError, UsageError
+from ..protocol.decoder import FrameDecoder
 from ..protocol.messages import Message
 from .commands import CommandKind
 from .config import DirectorConfig
@@ -43,9 +43,6 @@ _LOGGER = logging.getLogger(__name__)
 
 #: How long close() lets the frame in flight finish before it cancels the bus task.
 _STOP_TIMEOUT = 5.0
-_END = b"\xc0"
-#: Raw bytes kept for on_frame while a frame is open (the longest legal frame fits).
-_MAX_SEGMENT = MAX_RAW_FRAME + 1
 
 #: ``callback(direction, raw, message)``: direction ``"tx"`` or ``"rx"``; message ``None``
 #: for a frame that failed to decode.
@@ -139,9 +136,7 @@ class Director(SafeEmitter):
         self._factory: LinkFactory = link_factory or open_serial_link
         self._clock = clock
         self._core = BusController(self.config)
-        self._decoder = FrameDecoder(on_error=self._on_framing_error)
-        self._segment = b""
-        self._errors: list[FramingError] = []
+        self._decoder = FrameDecoder()
         self._frame_callbacks: list[FrameCallback] = []
         self._peripherals: dict[int, Peripheral] = {}
         self._futures: dict[int, asyncio.Future[None]] = {}
@@ -319,21 +314,13 @@ class Director(SafeEmitter):
     def _on_data(self, data: bytes) -> None:
         now = self._now()
         self._core.heard(now)
-        # Feed the decoder up to each C0 in turn: a frame only closes at a C0, so each piece
-        # yields at most one frame, and its raw bytes are known exactly for on_frame.
-        start = 0
-        while start < len(data):
-            end = data.find(_END, start)
-            piece = data[start:] if end < 0 else data[start : end + 1]
-            start += len(piece)
-            raw = _END + self._segment + piece if end >= 0 else b""
-            for message in self._decoder.feed(piece):
-                self._frame("rx", raw, message)
-                self._core.receive(message, now)
-            for error in self._errors:
-                self._frame("rx", raw or error.data, None)
-            self._errors.clear()
-            self._segment = b"" if end >= 0 else (self._segment + piece)[-_MAX_SEGMENT:]
+        for frame in self._decoder.feed_frames(data):
+            self._frame("rx", frame.raw, frame.message)
+            if frame.message is not None:
+                self._core.receive(frame.message, now)
+            elif frame.error is not None:
+                _LOGGER.debug("framing error: %s", frame.error)
+                self._core.framing_error(frame.error)
         self._dispatch()
         self._wake_up()
 
@@ -341,11 +328,6 @@ class Director(SafeEmitter):
         if self._lost is None:
             self._lost = error
         self._wake_up()
-
-    def _on_framing_error(self, error: FramingError) -> None:
-        _LOGGER.debug("framing error: %s", error)
-        self._errors.append(error)
-        self._core.framing_error(error)
 
     def _frame(self, direction: str, raw: bytes, message: Message | None) -> None:
         for callback in list(self._frame_callbacks):
@@ -367,7 +349,6 @@ class Director(SafeEmitter):
         )
         self._lost = None
         self._decoder.reset()
-        self._segment = b""
         return link
 
     async def _run(self) -> None:

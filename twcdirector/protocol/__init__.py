@@ -20,7 +20,7 @@ from .codes import (
     body_length,
     state_name,
 )
-from .decoder import MAX_RAW_FRAME, FrameDecoder, check_and_decode, decode_frame
+from .decoder import MAX_RAW_FRAME, DecodedFrame, FrameDecoder, check_and_decode, decode_frame
 from .framing import add_checksum, checksum, escape, frame, unescape
 from .messages import (
     CONTROLLER_ALLOW_LIST,
@@ -73,6 +73,7 @@ __all__ = [
     "ControllerLinkReady1",
     "ControllerLinkReady2",
     "DataRequest",
+    "DecodedFrame",
     "FrameDecoder",
     "FrameType",
     "HeartbeatCommand",

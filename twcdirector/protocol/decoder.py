@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..exceptions import (
     ChecksumError,
@@ -19,6 +20,17 @@ _END = b"\xc0"
 MAX_RAW_FRAME = 40
 #: Type, command and checksum at the very least.
 _MIN_BODY = 4
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedFrame:
+    """One frame of a byte stream: its exact ``raw`` bytes (``C0`` … ``C0`` as heard, or the
+    bytes dropped by an overrun) and either the ``message`` it decodes to or the ``error``
+    that rejected it."""
+
+    raw: bytes
+    message: Message | None
+    error: FramingError | None = None
 
 
 def _decode_raw(raw: bytes) -> Message:
@@ -115,11 +127,23 @@ class FrameDecoder:
 
     def feed(self, data: bytes) -> list[Message]:
         """Consume bytes; return the messages completed by them, in order."""
+        return self._feed(data, None)
+
+    def feed_frames(self, data: bytes) -> list[DecodedFrame]:
+        """Consume bytes; return every frame they complete, in order, with its exact raw
+        bytes: the decoded ones with their message, the rejected ones with their error (also
+        counted and given to ``on_error`` as :meth:`feed` does)."""
+        frames: list[DecodedFrame] = []
+        self._feed(data, frames)
+        return frames
+
+    def _feed(self, data: bytes, frames: list[DecodedFrame] | None) -> list[Message]:
+        """The one decoding loop; with ``frames`` it also records each frame's raw bytes."""
         if _END not in data:
             if self._state != _START:
                 self._pending += data
                 if len(self._pending) > MAX_RAW_FRAME:
-                    self._overrun()
+                    self._overrun(frames)
             return []
         segments = (self._pending + data).split(_END) if self._pending else data.split(_END)
         # Each segment but the last ends at a C0; the last one is still open.
@@ -141,26 +165,34 @@ class FrameDecoder:
                 state = _FRAME
                 continue
             try:
-                messages.append(_decode_raw(raw))
+                message = _decode_raw(raw)
             except FramingError as error:
                 if state == _UNSURE and len(raw) < _SHORTEST_FRAME:
                     state = _FRAME  # noise after a bad frame; this C0 opens the next one
                     continue
                 self._count(error)
+                if frames is not None:
+                    frames.append(DecodedFrame(_END + raw + _END, None, error))
                 state = _UNSURE
                 continue
+            messages.append(message)
+            if frames is not None:
+                frames.append(DecodedFrame(_END + raw + _END, message))
             state = _BETWEEN
         self._state = state
         self._pending = segments[-1] if state != _START else b""
         self.frames += len(messages)
         if len(self._pending) > MAX_RAW_FRAME:
-            self._overrun()
+            self._overrun(frames)
         return messages
 
-    def _overrun(self) -> None:
+    def _overrun(self, frames: list[DecodedFrame] | None) -> None:
         # Between frames a long run is line noise; inside one it is an overrun.
         if self._state != _BETWEEN:
-            self._count(OverrunError(f"frame exceeds {MAX_RAW_FRAME} bytes", self._pending))
+            error = OverrunError(f"frame exceeds {MAX_RAW_FRAME} bytes", self._pending)
+            self._count(error)
+            if frames is not None:
+                frames.append(DecodedFrame(self._pending, None, error))
         self._pending = b""
         self._state = _START
 
