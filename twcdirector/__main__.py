@@ -14,12 +14,13 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 from . import events
 from . import gen3 as gen3_package
+from .cli import EXIT_USAGE, OneLineParser, add_bus_options, checked_config, director_config
 from .emitter import SafeEmitter
-from .exceptions import ConfigurationError, LinkError
+from .exceptions import LinkError
 from .gen2.config import DirectorConfig
 from .gen2.director import Director
 from .gen2.transport import LinkFactory
@@ -29,7 +30,6 @@ from .jsonlog import event_line
 _LOGGER = logging.getLogger(__name__)
 
 PROG = "python3 -m twcdirector"
-EXIT_USAGE = 2
 
 _DIRECTOR_EVENTS = (
     events.NEW_DEVICE,
@@ -45,68 +45,19 @@ _DEVICE_EVENTS = (events.ALL_COMMANDS, *events.PERIPHERAL_EVENTS)
 _GEN3_EVENTS = (events.ALL_COMMANDS, *UNIT_EVENTS)
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors on one line, exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
-def _hex_id(text: str) -> int:
-    try:
-        return int(text, 16)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a hex ID: {text!r}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
-    """The command line."""
-    parser = _Parser(prog=PROG, description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--port", required=True, help="serial port or pyserial URL (rfc2217://, socket://, loop://)"
-    )
-    parser.add_argument(
-        "--listen-only", action="store_true", help="decode and report, never transmit a byte"
-    )
-    parser.add_argument(
-        "--max-current",
-        type=float,
-        metavar="A",
-        help="per-unit maximum current; without it only 0 A is ever sent",
-    )
-    parser.add_argument(
-        "--controller-id", type=_hex_id, metavar="HEX", help="our ID on the bus (default F00D)"
-    )
-    parser.add_argument(
-        "--shared-max",
-        type=float,
-        metavar="A",
-        help="capacity sharing: the supply all units share, whole amperes (needs --max-current)",
-    )
+    """The command line: the shared bus options (:mod:`twcdirector.cli`) and ``--fail-safe``."""
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0] if __doc__ else None)
+    add_bus_options(parser, port_required=True, log=False, verbose_help="log to stderr")
     parser.add_argument(
         "--fail-safe", action="store_true", help="on stop, set every unit's session current to 0 A"
     )
-    parser.add_argument(
-        "--gen3",
-        action="append",
-        default=[],
-        metavar="HOST[:PORT]",
-        help="also watch this Gen 3 Wall Connector over HTTP (read-only); repeatable",
-    )
-    parser.add_argument("--verbose", "-v", action="count", default=0, help="log to stderr")
     return parser
 
 
 def config_from(args: argparse.Namespace) -> DirectorConfig:
     """The options as a config; raises ConfigurationError."""
-    options: dict[str, Any] = {"listen_only": args.listen_only, "fail_safe": args.fail_safe}
-    if args.max_current is not None:
-        options["max_current"] = args.max_current
-    if args.controller_id is not None:
-        options["controller_id"] = args.controller_id
-    if args.shared_max is not None:
-        options["shared_max"] = args.shared_max
-    return DirectorConfig(**options)
+    return director_config(args, fail_safe=args.fail_safe)
 
 
 class JsonPrinter:
@@ -180,21 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        config = config_from(args)
-    except ConfigurationError as error:
-        parser.error(str(error))
+    config = checked_config(parser, args, fail_safe=args.fail_safe)
     if args.verbose:
         level = logging.INFO if args.verbose == 1 else logging.DEBUG
         logging.basicConfig(
             level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
         )
-    if args.gen3:
-        try:
-            for host in args.gen3:
-                gen3_package.normalize_host(host)
-        except ConfigurationError as error:
-            parser.error(str(error))
     return asyncio.run(run(args.port, config, gen3=args.gen3))
 
 

@@ -174,7 +174,7 @@ def parse_id(text: str) -> int:
     try:
         value = int(text, 16)
     except ValueError:
-        raise InvalidValueError(f"{text!r} is not a hex ID such as F00D") from None
+        raise InvalidValueError(f"{text!r} is not hexadecimal (an ID such as F00D)") from None
     if not 0 <= value <= 0xFFFF:
         raise InvalidValueError(f"{text!r} is not a 16-bit ID (0000-FFFF)")
     return value

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from . import events
+from .cli import OneLineParser, add_bus_options, checked_config
 from .exceptions import (
     CommandFailedError,
     ConfigurationError,
@@ -40,7 +41,6 @@ from .gen3 import (
     Gen3Monitor,
     Gen3Unit,
     RebootDetected,
-    normalize_host,
 )
 from .jsonlog import describe, event_line, frame_line
 from .keys import COMMAND_KEYS, Action, KeyCommand
@@ -67,19 +67,17 @@ class Options:
 
     port: str | None
     simulate: int
-    listen_only: bool
-    controller_id: int
-    max_current: float | None
+    config: DirectorConfig
     log: str | None
     verbose: int
     gen3: tuple[str, ...] = ()
     simulate_gen3: int = 0
-    shared_max: float | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The utility's command line."""
-    parser = argparse.ArgumentParser(
+    """The utility's command line: the shared bus options (:mod:`twcdirector.cli`) and the
+    simulators'."""
+    parser = OneLineParser(
         prog=PROG,
         description="Report Gen 2 Wall Connector activity and send commands to the selected one.",
         epilog=(
@@ -88,11 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
             "- / + decrease / increase; q or Ctrl-C quit"
         ),
     )
-    parser.add_argument(
-        "--port",
-        metavar="URL",
-        help="serial port: a device (/dev/ttyUSB0) or any pyserial URL (socket://, rfc2217://)",
-    )
+    add_bus_options(parser, verbose_help="more detail in the on-screen log")
     parser.add_argument(
         "--simulate",
         metavar="N",
@@ -101,61 +95,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="start N simulated peripherals on a pseudo terminal and connect to it (default: 0)",
     )
     parser.add_argument(
-        "--listen-only",
-        action="store_true",
-        help="never transmit: watch a bus run by a controller Wall Connector",
-    )
-    parser.add_argument(
-        "--controller-id",
-        metavar="HEX",
-        default="F00D",
-        help="our 4-digit hex ID on the bus, not 0000 or FFFF (default: F00D)",
-    )
-    parser.add_argument(
-        "--max-current",
-        metavar="A",
-        type=float,
-        help=(
-            "per-unit maximum in amperes, required before any non-zero current is sent "
-            "(default: none; with --simulate the simulated units' rating, 32 A)"
-        ),
-    )
-    parser.add_argument(
-        "--shared-max",
-        metavar="A",
-        type=float,
-        help=(
-            "capacity sharing: the supply all units share (the breaker), whole amperes; needs "
-            "--max-current (default: off, each unit may have --max-current)"
-        ),
-    )
-    parser.add_argument(
-        "--gen3",
-        metavar="HOST[:PORT]",
-        action="append",
-        default=[],
-        help="also show this Gen 3 Wall Connector as a read-only row; repeatable (default: none)",
-    )
-    parser.add_argument(
         "--simulate-gen3",
         metavar="N",
         type=int,
         default=0,
         help="also start N simulated Gen 3 units on loopback HTTP and show them (default: 0)",
     )
-    parser.add_argument(
-        "--log",
-        metavar="FILE",
-        help="append one JSON line per frame seen or sent and per event (default: no log)",
-    )
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more detail in the on-screen log"
-    )
     return parser
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
-    """Parse and check the command line; argparse exits with code 2 on a bad option."""
+    """Parse and check the command line; a bad option exits with code 2 and one line."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if (args.port is None) == (args.simulate == 0):
@@ -164,29 +114,16 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         parser.error("--simulate takes 1 to 16 peripherals")
     if not 0 <= args.simulate_gen3 <= 16:
         parser.error("--simulate-gen3 takes 1 to 16 units")
-    for host in args.gen3:
-        try:
-            normalize_host(host)
-        except ConfigurationError as error:
-            parser.error(str(error))
-    try:
-        controller_id = int(args.controller_id, 16)
-    except ValueError:
-        parser.error(f"--controller-id {args.controller_id!r} is not hexadecimal")
-    max_current = args.max_current
-    if max_current is None and args.simulate:
-        max_current = SIMULATED_RATING
+    # With --simulate the simulated units' rating stands in for a missing --max-current.
+    default_max = SIMULATED_RATING if args.simulate and args.max_current is None else None
     return Options(
         port=args.port,
         simulate=args.simulate,
-        listen_only=args.listen_only,
-        controller_id=controller_id,
-        max_current=max_current,
+        config=checked_config(parser, args, max_current=default_max),
         log=args.log,
         verbose=args.verbose,
         gen3=tuple(args.gen3),
         simulate_gen3=args.simulate_gen3,
-        shared_max=args.shared_max,
     )
 
 
@@ -438,13 +375,7 @@ async def run(options: Options, log_file: TextIO | None = None) -> int:
             await stack.enter_async_context(bus)
             port = bus.port
         assert port is not None
-        config = DirectorConfig(
-            controller_id=options.controller_id,
-            listen_only=options.listen_only,
-            max_current=options.max_current,
-            shared_max=options.shared_max,
-        )
-        director = Director(port, config)
+        director = Director(port, options.config)
         hosts = list(options.gen3)
         if options.simulate_gen3:
             units = await start_gen3_units(options.simulate_gen3, supply="single_phase")

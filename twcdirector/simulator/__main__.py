@@ -18,8 +18,10 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, NoReturn
+from typing import Any
 
+from ..cli import OneLineParser
+from ..events import parse_id
 from ..exceptions import ConfigurationError
 from .config import UnitConfig, default_units
 from .runner import SimulatedBus
@@ -29,15 +31,8 @@ _LOGGER = logging.getLogger(__name__)
 _PROG = "python3 -m twcdirector.simulator"
 
 
-class _Parser(argparse.ArgumentParser):
-    """Bad options give one line on stderr and exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _parser() -> _Parser:
-    parser = _Parser(
+def _parser() -> OneLineParser:
+    parser = OneLineParser(
         prog=_PROG,
         description="Simulated Gen 2 Tesla Wall Connectors (peripheral mode) on a serial line.",
     )
@@ -84,7 +79,7 @@ def units_from_args(args: argparse.Namespace) -> list[UnitConfig]:
         overrides: dict[str, Any] = {"tail": _hex_byte(args.tail)}
         if args.latency:
             overrides["latency"] = _latency(args.latency)
-        ids = [int(part, 16) for part in args.ids.split(",")] if args.ids else []
+        ids = [parse_id(part) for part in args.ids.split(",")] if args.ids else []
     except ValueError as error:
         raise ConfigurationError(f"bad value: {error}") from None
     if args.controller_timeout is not None:

@@ -1,0 +1,67 @@
+"""The options the utility and the headless command share are parsed one way (twcdirector.cli)."""
+
+from __future__ import annotations
+
+import pytest
+
+from twcdirector import __main__ as headless
+from twcdirector import cli, utility
+from twcdirector.gen2.config import DirectorConfig
+from twcdirector.simulator import __main__ as simulator
+
+SHARED = [
+    "--port",
+    "socket://127.0.0.1:1",
+    "--listen-only",
+    "--controller-id",
+    "7777",
+    "--max-current",
+    "32",
+    "--shared-max",
+    "40",
+    "--gen3",
+    "192.168.1.50",
+    "-v",
+]
+
+
+def test_both_commands_read_the_shared_options_into_the_same_config() -> None:
+    expected = DirectorConfig(
+        controller_id=0x7777, listen_only=True, max_current=32.0, shared_max=40.0
+    )
+    options = utility.parse_options(SHARED)
+    assert options.config == expected
+    assert (options.port, options.gen3, options.verbose) == (SHARED[1], ("192.168.1.50",), 1)
+    args = headless.build_parser().parse_args(SHARED)
+    assert headless.config_from(args) == expected
+    assert (args.port, args.gen3, args.verbose) == (SHARED[1], ["192.168.1.50"], 1)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--controller-id", "zz"], "'zz' is not hexadecimal"),
+        (["--controller-id", "10000"], "not a 16-bit ID"),
+        (["--controller-id", "FFFF"], "controller_id"),
+        (["--max-current", "-6"], "max_current"),
+        (["--max-current", "32", "--shared-max", "40.5"], "shared_max"),
+        (["--gen3", "http://x/path"], "error: "),
+    ],
+)
+def test_both_commands_refuse_a_bad_shared_option_alike(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = []
+    for main in (utility.parse_options, headless.main):
+        with pytest.raises(SystemExit) as info:
+            main(["--port", "loop://", *argv])
+        assert info.value.code == cli.EXIT_USAGE
+        [line] = capsys.readouterr().err.splitlines()
+        assert message in line
+        lines.append(line.partition(": error: ")[2])
+    assert lines[0] == lines[1]
+
+
+def test_the_simulator_reports_mistakes_with_the_same_parser() -> None:
+    assert isinstance(simulator._parser(), cli.OneLineParser)
+    assert cli.hex_id("1839") == 0x1839
