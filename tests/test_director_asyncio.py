@@ -27,7 +27,7 @@ from twcdirector.exceptions import (
     UsageError,
 )
 from twcdirector.gen2.config import DirectorConfig
-from twcdirector.gen2.director import Director, Peripheral
+from twcdirector.gen2.director import Director, Lifecycle, Peripheral
 from twcdirector.gen2.snapshot import DirectorSnapshot
 from twcdirector.protocol import (
     ControllerHeartbeat,
@@ -601,6 +601,38 @@ def test_on_frame_reports_exact_raw_frames_both_ways(behaviour: dict[str, Any]) 
             assert raw[:1] == raw[-1:] == b"\xc0"
             assert decode_frame(raw) == message
         assert [raw for raw, message in rx if message is None] == [bytes(bad)]
+        bus.close()
+
+    run_virtual(main)
+
+
+def test_lifecycle_is_one_state_that_only_moves_forward() -> None:
+    async def main() -> None:
+        unit = FakePeripheral(0x1111, allowed=16.0)
+        bus = MemoryBus([unit])
+        d = director(bus, fail_safe=True, max_current=16)
+        assert d.state is Lifecycle.NEW
+        await d.close()  # closing a director never started does nothing
+        assert d.state is Lifecycle.NEW
+        seen: list[Lifecycle] = []
+        await d.start()
+        assert d.state is Lifecycle.RUNNING
+        with pytest.raises(UsageError):
+            await d.start()
+        await wait_until(lambda: len(d.peripherals) == 1)
+        peripheral = d.peripheral(0x1111)
+        peripheral.on(events.COMMAND_CONFIRMED, lambda _: seen.append(d.state))
+        # Two overlapping closes: the fail-safe runs while STOPPING, and refuses new commands.
+        first = asyncio.ensure_future(d.close())
+        await asyncio.sleep(0)
+        assert d.state is Lifecycle.STOPPING
+        with pytest.raises(UsageError, match="not running"):
+            await peripheral.set_session_current(6)
+        await asyncio.gather(first, d.close())
+        assert seen == [Lifecycle.STOPPING]  # the fail-safe's 0 A, confirmed while stopping
+        assert d.state is Lifecycle.CLOSED
+        with pytest.raises(UsageError):
+            await d.start()
         bus.close()
 
     run_virtual(main)

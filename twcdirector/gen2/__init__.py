@@ -16,12 +16,13 @@ from .limits import CurrentLimits
 from .snapshot import DirectorSnapshot, PeripheralSnapshot
 
 if TYPE_CHECKING:
-    from .director import Director, Peripheral
+    from .director import Director, Lifecycle, Peripheral
     from .transport import TRACE, open_serial_link
 
 #: Names whose modules load on first use: name -> module.
 _LAZY = {
     "Director": ".director",
+    "Lifecycle": ".director",
     "Peripheral": ".director",
     "TRACE": ".transport",
     "open_serial_link": ".transport",
@@ -41,6 +42,7 @@ __all__ = [
     "Director",
     "DirectorConfig",
     "DirectorSnapshot",
+    "Lifecycle",
     "Peripheral",
     "PeripheralSnapshot",
     "open_serial_link",

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable, Mapping
+from enum import IntEnum
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -47,6 +48,18 @@ _STOP_TIMEOUT = 5.0
 #: ``callback(direction, raw, message)``: direction ``"tx"`` or ``"rx"``; message ``None``
 #: for a frame that failed to decode.
 FrameCallback = Callable[[str, bytes, "Message | None"], None]
+
+
+class Lifecycle(IntEnum):
+    """Where a :class:`Director` is in its life; it only moves forward (a failed start goes
+    back to ``NEW`` so it may be tried again)."""
+
+    NEW = 0  #: created, not started (closing it does nothing)
+    STARTING = 1  #: opening the port
+    RUNNING = 2  #: the bus task runs; commands are taken
+    STOPPING = 3  #: close() began: the optional fail-safe; new commands are refused
+    CLOSING = 4  #: the bus task finishes the frame in flight, then the port is closed
+    CLOSED = 5  #: done; it cannot be started again
 
 
 class Peripheral(SafeEmitter):
@@ -147,10 +160,9 @@ class Director(SafeEmitter):
         self._wake_pending = False
         self._waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._started = False
-        self._stopping = False
-        self._closing = False
-        self._closed = False
+        self._state = Lifecycle.NEW
+        #: Set once close() has finished (an overlapping close() waits for it).
+        self._closed = asyncio.Event()
         self._gen3: Gen3Monitor | None = None
 
     # --- public API --------------------------------------------------------------------
@@ -233,18 +245,28 @@ class Director(SafeEmitter):
         self._core.set_installation_limits(total_max=total_max, unit_max=unit_max)
         self._wake_up()
 
+    @property
+    def state(self) -> Lifecycle:
+        """Where the director is in its life: new, starting, running, stopping, closing,
+        closed."""
+        return self._state
+
     async def start(self) -> None:
-        """Open the port and begin; raise :class:`LinkError` if it cannot be opened."""
-        if self._started:
+        """Open the port and begin.
+
+        Raises :class:`LinkError` if the port cannot be opened (the director may be started
+        again) and :class:`UsageError` if it was started before.
+        """
+        if self._state is not Lifecycle.NEW:
             raise UsageError("the director was already started")
-        self._started = True
+        self._state = Lifecycle.STARTING
         loop = asyncio.get_running_loop()
         if self._clock is None:
             self._clock = loop.time
         try:
             self._link = await self._open()
         except LinkError:
-            self._started = False  # the caller may try again
+            self._state = Lifecycle.NEW  # the caller may try again
             raise
         sign = self.config.sign if self.config.sign is not None else random.randint(1, 254)
         self._core.start(self._now(), sign)
@@ -255,18 +277,22 @@ class Director(SafeEmitter):
             "listening only" if self.config.listen_only else f"sign {sign:02X}",
         )
         self._task = loop.create_task(self._run(), name=f"twcdirector {self.port}")
+        self._advance(Lifecycle.RUNNING)
         if self._gen3 is not None and not self._gen3.running:
             await self._gen3.start()
 
     async def close(self) -> None:
         """Stop gracefully: the optional fail-safe, the frame in flight, then the port."""
-        if self._closed or not self._started:
-            self._closed = True
+        if self._state in (Lifecycle.NEW, Lifecycle.CLOSED):
             return
-        self._stopping = True
+        if self._state >= Lifecycle.STOPPING:
+            # Another close() is under way: wait for it rather than cut its fail-safe short.
+            await self._closed.wait()
+            return
+        self._advance(Lifecycle.STOPPING)
         if self.config.fail_safe and not self.config.listen_only and self.link_up:
             await self._fail_safe()
-        self._closing = True
+        self._advance(Lifecycle.CLOSING)
         self._wake_up()
         if self._task is not None:
             done, _ = await asyncio.wait({self._task}, timeout=_STOP_TIMEOUT)
@@ -277,9 +303,10 @@ class Director(SafeEmitter):
         await self._drop_link()
         self._core.fail_all("the director was closed")
         self._dispatch()
-        self._closed = True
+        self._advance(Lifecycle.CLOSED)
         if self._gen3 is not None:
             await self._gen3.stop()
+        self._closed.set()
         _LOGGER.info("director on %s closed", self.port)
 
     async def __aenter__(self) -> Self:
@@ -300,7 +327,7 @@ class Director(SafeEmitter):
         return self._core.record(device_id).snapshot(self._core.pending(device_id))
 
     async def _command(self, device_id: int, kind: CommandKind, amps: float) -> None:
-        if not self._started or self._stopping:
+        if self._state not in (Lifecycle.STARTING, Lifecycle.RUNNING):
             raise UsageError("the director is not running")
         ticket = self._core.submit(device_id, kind, amps, self._now())
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -352,13 +379,13 @@ class Director(SafeEmitter):
         return link
 
     async def _run(self) -> None:
-        while not self._closing:
+        while not self._closing_down:
             try:
                 if self._link is None:
                     await self._reconnect()
                 else:
                     await self._bus()
-                    if self._lost is not None and not self._closing:
+                    if self._lost is not None and not self._closing_down:
                         await self._link_down(self._lost)
             except asyncio.CancelledError:
                 raise
@@ -370,7 +397,7 @@ class Director(SafeEmitter):
     async def _bus(self) -> None:
         link = self._link
         assert link is not None
-        while not self._closing and self._lost is None:
+        while not self._closing_down and self._lost is None:
             self._wake_pending = False
             now = self._now()
             transmission = self._core.poll(now)
@@ -402,6 +429,15 @@ class Director(SafeEmitter):
             timer.cancel()
             self._waiter = None
 
+    @property
+    def _closing_down(self) -> bool:
+        """The bus task is to end."""
+        return self._state >= Lifecycle.CLOSING
+
+    def _advance(self, state: Lifecycle) -> None:
+        """Move forward to ``state``; never back (two close() calls may overlap)."""
+        self._state = max(self._state, state)
+
     def _wake_up(self) -> None:
         self._wake_pending = True
         if self._waiter is not None:
@@ -425,16 +461,16 @@ class Director(SafeEmitter):
 
     async def _reconnect(self) -> None:
         backoff = self.config.reconnect_backoff_initial
-        while not self._closing:
+        while not self._closing_down:
             deadline = self._now() + backoff
-            while not self._closing and self._now() < deadline:
+            while not self._closing_down and self._now() < deadline:
                 # Keep time running for the core while the link is down (units get lost).
                 self._wake_pending = False
                 now = self._now()
                 self._core.poll(now)
                 self._dispatch()
                 await self._sleep(min(deadline, self._core.next_wakeup(now)))
-            if self._closing:
+            if self._closing_down:
                 return
             try:
                 link = await self._open()
@@ -444,7 +480,7 @@ class Director(SafeEmitter):
                 )
                 backoff = min(backoff * 2, self.config.reconnect_backoff_max)
                 continue
-            if self._closing:
+            if self._closing_down:
                 await link.close()
                 return
             self._link = link
