@@ -19,7 +19,6 @@ from typing import IO, Any
 from . import events
 from . import gen3 as gen3_package
 from .cli import EXIT_USAGE, OneLineParser, add_bus_options, checked_config, director_config
-from .emitter import SafeEmitter
 from .exceptions import LinkError
 from .gen2.config import DirectorConfig
 from .gen2.director import Director
@@ -71,7 +70,6 @@ class JsonPrinter:
 
     def _watch(self, new: events.NewDevice) -> None:
         device = new.device
-        assert isinstance(device, SafeEmitter)
         for name in _DEVICE_EVENTS if new.generation == 2 else _GEN3_EVENTS:
             device.on(name, self._handler(name, new.device_id))
 

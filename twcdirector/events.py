@@ -8,7 +8,9 @@ message also fires an event named by its :class:`~twcdirector.protocol.Commands`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from .exceptions import FrameErrorKind, InvalidValueError
 
@@ -64,13 +66,36 @@ BUS_ERROR = "TWC_BUS_ERROR"
 BUS_MESSAGE = "TWC_BUS_MESSAGE"
 
 
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+class DeviceHandle(Protocol):
+    """What every unit's handle offers, a Gen 2 :class:`~twcdirector.Peripheral` or a Gen 3
+    :class:`~twcdirector.Gen3Unit`: its events, a frozen snapshot, its generation (2 or 3).
+    Check ``generation`` (or ``isinstance``) before using what only one of them has, such as
+    the Gen 2 commands."""
+
+    @property
+    def generation(self) -> int:
+        """2 for a Gen 2 peripheral on the RS-485 bus, 3 for a Gen 3 unit over HTTP."""
+        ...
+
+    def on(self, event: str, f: _Handler) -> _Handler:
+        """Call ``f(payload)`` for every ``event`` of this unit; returns ``f``."""
+        ...
+
+    def snapshot(self) -> object:
+        """A frozen view of everything known about the unit."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class NewDevice:
-    """A unit appeared. ``device`` is its event emitter and state."""
+    """A unit appeared. ``device`` is its handle: events, snapshot, generation."""
 
     device_id: str
     generation: int
-    device: object
+    device: DeviceHandle
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,9 @@ class Peripheral(SafeEmitter):
     :class:`~twcdirector.exceptions.CommandFailedError` raised.
     """
 
+    #: A Gen 2 unit (see :class:`~twcdirector.events.DeviceHandle`).
+    generation = 2
+
     def __init__(self, director: Director, device_id: int) -> None:
         super().__init__()
         self._director = director
@@ -87,27 +90,72 @@ class Peripheral(SafeEmitter):
         return self._director._peripheral_snapshot(self.device_id)
 
     async def set_default_current(self, amps: float) -> None:
-        """``FB E0 05``: the current offered at the next plug-in (v2), the limit (v1)."""
+        """``FB E0 05``: the current offered at the next plug-in (v2), the limit (v1).
+
+        Raises :class:`~twcdirector.CurrentLimitError` for a current that is not 0 or a whole
+        number of amperes from the protocol minimum to the unit's ceiling (nothing is sent),
+        :class:`~twcdirector.NotApplicableError` if the unit is offline or capacity sharing
+        is on (it sets currents itself),
+        :class:`~twcdirector.DeviceNotFoundError` if it is not announced,
+        :class:`~twcdirector.UsageError` if the director is not running or only listening, and
+        :class:`~twcdirector.CommandFailedError` if the unit never confirms it.
+        """
         await self._director._command(self.device_id, CommandKind.SET_DEFAULT_CURRENT, amps)
 
     async def set_session_current(self, amps: float) -> None:
-        """``FB E0 09`` (v1: ``05``): the live limit while a car is connected."""
+        """``FB E0 09`` (v1: ``05``): the live limit while a car is connected (under capacity
+        sharing: a cap on the unit's share, confirmed at once).
+
+        Raises :class:`~twcdirector.CurrentLimitError` for a current that is not 0 or a whole
+        number of amperes from the protocol minimum to the unit's ceiling (nothing is sent),
+        :class:`~twcdirector.NotApplicableError` if the unit is offline,
+        :class:`~twcdirector.DeviceNotFoundError` if it is not announced,
+        :class:`~twcdirector.UsageError` if the director is not running or only listening, and
+        :class:`~twcdirector.CommandFailedError` if the unit never confirms it.
+        """
         await self._director._command(self.device_id, CommandKind.SET_SESSION_CURRENT, amps)
 
     async def increase_current(self) -> None:
-        """``FB E0 06``: raise by 2 A (protocol 2, refused past the limit)."""
+        """``FB E0 06``: raise by 2 A (protocol 2, refused past the limit).
+
+        Raises :class:`~twcdirector.CurrentLimitError` if 2 A more could pass the unit's
+        ceiling, :class:`~twcdirector.NotApplicableError` if the unit is offline, speaks
+        protocol 1 or capacity sharing is on,
+        :class:`~twcdirector.DeviceNotFoundError` if it is not announced,
+        :class:`~twcdirector.UsageError` if the director is not running or only listening, and
+        :class:`~twcdirector.CommandFailedError` if the unit never confirms it.
+        """
         await self._director._command(self.device_id, CommandKind.INCREASE_CURRENT, 0.0)
 
     async def decrease_current(self) -> None:
-        """``FB E0 07``: lower by 2 A for a while (protocol 2)."""
+        """``FB E0 07``: lower by 2 A for a while (protocol 2).
+
+        Raises :class:`~twcdirector.NotApplicableError` if the unit is offline, speaks
+        protocol 1 or capacity sharing is on,
+        :class:`~twcdirector.DeviceNotFoundError` if it is not announced,
+        :class:`~twcdirector.UsageError` if the director is not running or only listening, and
+        :class:`~twcdirector.CommandFailedError` if the unit never confirms it.
+        """
         await self._director._command(self.device_id, CommandKind.DECREASE_CURRENT, 0.0)
 
     async def open_contactors(self) -> None:
-        """``FC B2``: stop charging; a Tesla usually needs re-plugging afterwards."""
+        """``FC B2``: stop charging; a Tesla usually needs re-plugging afterwards.
+
+        Raises :class:`~twcdirector.NotApplicableError` if the unit is offline,
+        :class:`~twcdirector.DeviceNotFoundError` if it is not announced,
+        :class:`~twcdirector.UsageError` if the director is not running or only listening, and
+        :class:`~twcdirector.CommandFailedError` if the unit never confirms it.
+        """
         await self._director._command(self.device_id, CommandKind.OPEN_CONTACTORS, 0.0)
 
     async def close_contactors(self) -> None:
-        """``FC B1``: close the contactors (start charging)."""
+        """``FC B1``: close the contactors (start charging).
+
+        Raises :class:`~twcdirector.NotApplicableError` if the unit is offline,
+        :class:`~twcdirector.DeviceNotFoundError` if it is not announced,
+        :class:`~twcdirector.UsageError` if the director is not running or only listening, and
+        :class:`~twcdirector.CommandFailedError` if the unit never confirms it.
+        """
         await self._director._command(self.device_id, CommandKind.CLOSE_CONTACTORS, 0.0)
 
 
