@@ -408,8 +408,9 @@ class SimulatedGen3Unit:
         )
         #: Every request received, as (method, path with query), in order.
         self.requests: list[tuple[str, str]] = []
-        #: Bytes of STREAM bodies written to the network so far.
+        #: Bytes of STREAM bodies written to the network so far; set when one ends.
         self.streamed_bytes = 0
+        self.stream_ended = asyncio.Event()
         self._quirks: list[_QuirkRule] = []
         self._release = asyncio.Event()
         self._arrived = asyncio.Event()
@@ -616,6 +617,7 @@ class SimulatedGen3Unit:
         await response.prepare(request)
         chunk = b"x" * (64 * 1024)
         sent = 0
+        self.stream_ended.clear()
         try:
             while sent < size:
                 data = (b'{"pad":"' + chunk)[: size - sent] if sent == 0 else chunk[: size - sent]
@@ -625,6 +627,8 @@ class SimulatedGen3Unit:
             await response.write_eof()
         except ConnectionError:
             pass  # the client hung up: exactly what a bounded reader does
+        finally:
+            self.stream_ended.set()
         return response
 
 
