@@ -18,11 +18,11 @@ import pytest
 import tesla_wall_connector
 from tesla_wall_connector import WallConnector
 
+from tests import test_gen3_monitor
 from tests.test_gen3_monitor import FAST, FakeClock, Recorder, read_fails
 from twcdirector.events import DEVICE_LOST, NEW_DEVICE, STATE_CHANGED
 from twcdirector.exceptions import Gen3ResponseError
 from twcdirector.gen3 import (
-    ALLOWED_PATHS,
     GEN3_ERROR,
     GEN3_FIRMWARE_CHANGED,
     Endpoint,
@@ -35,20 +35,14 @@ from twcdirector.gen3 import (
     Gen3Vitals,
 )
 from twcdirector.gen3.monitor import _StrictAPI
-from twcdirector.simulator.gen3 import Quirk, SimulatedGen3Unit, start_gen3_units
+from twcdirector.simulator.gen3 import Quirk, SimulatedGen3Unit
 
 pytestmark = pytest.mark.timeout(60)
 
 CUT = Path(__file__).resolve().parent / "data" / "gen3" / "cut"
 EVENTS = (GEN3_ERROR, GEN3_FIRMWARE_CHANGED, STATE_CHANGED, "GEN3_VITALS", "GEN3_LIFETIME")
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[SimulatedGen3Unit]:
-    [unit] = await start_gen3_units(1, firmware="new")
-    yield unit
-    await unit.stop()
-    assert set(unit.requested_paths()) <= ALLOWED_PATHS
+#: One simulated unit (new firmware) per test; it must have been asked for nothing else.
+sim = test_gen3_monitor.sim
 
 
 @pytest.fixture

@@ -5,22 +5,22 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
-import os
 import re
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.test_headless import _command
+from tests.test_screen import CHARGING, DIRECTOR
 from tests.tmux import TmuxSession, needs_tmux
 from twcdirector.__main__ import main as headless_main
 from twcdirector.events import CAR_CONNECTED, CarConnected
 from twcdirector.gen3 import Endpoint, Gen3Config, Gen3Monitor, Gen3Tracker, decode_body
 from twcdirector.gen3.overview import overview
-from twcdirector.protocol import ProtocolVersion
-from twcdirector.protocol.snapshot import DirectorSnapshot, PeripheralSnapshot
 from twcdirector.screen import GEN3_ONLY, ScreenSnapshot, render
 from twcdirector.simulator.gen3 import start_gen3_units
 from twcdirector.utility import Console, _summary, parse_options
@@ -42,18 +42,6 @@ def _charging_unit(device_id: str, *, heard_at: float, now: float) -> Any:
 # --- the headless command, as a real process -------------------------------------------------
 
 
-async def _headless(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "twcdirector",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
 async def _records_until(
     process: asyncio.subprocess.Process, done: Any, within: float = 60.0
 ) -> list[dict[str, Any]]:
@@ -72,7 +60,7 @@ async def test_headless_watches_gen3_units_with_no_port() -> None:
     that never answers is reported at once, not silently skipped."""
     (unit,) = await start_gen3_units(1)
     unit.start_charging(16)
-    process = await _headless("--gen3", unit.host_port, "--gen3", DEAD_HOST)
+    process = await _command("--gen3", unit.host_port, "--gen3", DEAD_HOST)
     try:
 
         def seen(records: list[dict[str, Any]]) -> bool:
@@ -197,39 +185,8 @@ def test_the_utility_with_simulated_gen3_units_only_in_a_real_terminal() -> None
 
 
 def test_overview_lists_both_generations_with_wall_clock_last_heard() -> None:
-    peripheral = PeripheralSnapshot(
-        id=0x1839,
-        sign=0x52,
-        protocol=ProtocolVersion.V2,
-        advertised_max=32.0,
-        state=1,
-        state_name="CHARGING",
-        allowed_amps=20.0,
-        actual_amps=19.5,
-        lifetime_kwh=1234,
-        voltages=(240, 0, 0),
-        firmware="4.5.3.2",
-        serial="A18B0001234",
-        vin_fragments=("5YJ3E1E", "A1KF123", "456"),
-        vin="5YJ3E1EA1KF123456",
-        car_connected=True,
-        plugged=True,
-        last_heard=990.0,
-        online=True,
-        frames=10,
-        timeouts=0,
-        errors=0,
-    )
-    director = DirectorSnapshot(
-        port="/dev/ttyUSB0",
-        listen_only=False,
-        controller_id=0xF00D,
-        frames_in=1,
-        frames_out=1,
-        framing_errors={},
-        link_up=True,
-        peripherals=(peripheral,),
-    )
+    peripheral = replace(CHARGING, last_heard=990.0)
+    director = replace(DIRECTOR, peripherals=(peripheral,))
     gen3 = [_charging_unit("192.0.2.7", heard_at=20.0, now=50.0), _never_answered()]
     wall = datetime.datetime(2026, 11, 29, 12, 0, 0, tzinfo=datetime.UTC)
     view = overview(director, gen3, now=1000.0, wall_now=wall)
