@@ -10,6 +10,7 @@ the car charges). Anything refused is a :class:`Gen3ResponseError`.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -97,8 +98,8 @@ def _integer(token: str) -> int:
 
 
 def _float(token: str) -> float:
-    value = float(token)
-    if len(token) > MAX_NUMBER_CHARS or value in (float("inf"), float("-inf")):
+    value = float(token) if len(token) <= MAX_NUMBER_CHARS else math.inf
+    if math.isinf(value):
         raise Gen3ResponseError(f"body has a number out of range: {token[:_QUOTE]}")
     return value
 

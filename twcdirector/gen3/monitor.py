@@ -9,7 +9,10 @@ Boundary choices (tesla-wall-connector >= 1.2):
   refused while it arrives, never buffered whole) and decoded by
   :func:`~twcdirector.gen3.body.decode_body`, which refuses what may be cut. The library
   still makes the request and maps the HTTP errors; tests over loopback HTTP pin that it
-  calls the hook (a cut body and a 200 MB stream are refused).
+  calls the hook (a cut body and a 200 MB stream are refused). Why not cap at the aiohttp
+  session (a ``response_class``)? Its ``read()`` can only be bounded by setting aiohttp's
+  private ``_body``, and the cut-body rule needs the raw text before the library's own
+  brace repair anyway: one public hook of the library does both.
 * it has no retries of its own; aiohttp re-sends an idempotent request once when the
   server drops the connection, which the monitor's own session turns off (and a test
   pins), so one poll is exactly one request.
