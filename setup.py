@@ -20,7 +20,11 @@ setup(
     install_requires=[
         "pyserial-asyncio>=0.6",
         "pyee>=11",
-        "tesla-wall-connector>=1.0",
+        # 1.2: async_get_wifi_status, which the Gen 3 monitor polls (1.1 lacks it).
+        "tesla-wall-connector>=1.2",
+        # Imported directly by the Gen 3 monitor and simulator; 3.10 has the timeout errors
+        # tesla-wall-connector 1.2 catches.
+        "aiohttp>=3.10",
     ],
     extras_require={
         "test": [

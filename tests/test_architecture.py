@@ -82,6 +82,7 @@ PURE = [
     "gen3/config.py",
     "gen3/events.py",
     "gen3/model.py",
+    "gen3/overview.py",
     "gen3/schedule.py",
     "gen3/tracker.py",
     "simulator/bus.py",

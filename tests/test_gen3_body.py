@@ -11,10 +11,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from twcdirector.exceptions import Gen3ResponseError
-from twcdirector.gen3 import decode_body
+from twcdirector.gen3 import always_sent, decode_body
+from twcdirector.gen3.body import MAX_DEPTH
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "gen3" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "data" / "gen3"
 FIXTURE_FILES = sorted(FIXTURES.glob("*.json"))
+CUT = FIXTURES / "cut"
+
+
+def _endpoint(path: Path) -> str:
+    return path.name.split("-")[0]
 
 
 def test_there_are_fixtures() -> None:
@@ -33,11 +39,85 @@ def test_every_fixture_decodes_to_an_object(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda path: path.name)
-def test_every_fixture_survives_losing_its_closing_brace(path: Path) -> None:
+def test_a_fixture_without_its_closing_brace_is_completed_only_if_it_cannot_be_cut(
+    path: Path,
+) -> None:
     text = path.read_text(encoding="utf-8")
     truncated = text.rstrip().removesuffix("}")
     assert truncated != text.rstrip()
-    assert decode_body(truncated) == decode_body(text)
+    endpoint = _endpoint(path)
+    if truncated.rstrip()[-1].isdigit():  # lifetime ends in charging_time_s: may be cut
+        with pytest.raises(Gen3ResponseError, match="may be cut"):
+            decode_body(truncated, endpoint)
+    else:
+        assert decode_body(truncated, endpoint) == decode_body(text)
+
+
+@pytest.mark.parametrize(
+    ("name", "endpoint", "cut_value"),
+    [
+        ("vitals-cut-in-evse-state.json", "vitals", '"evse_state": 1'),
+        ("lifetime-cut-in-charging-time.json", "lifetime", '"charging_time_s": 1380'),
+    ],
+)
+def test_the_reported_cut_bodies_are_refused(name: str, endpoint: str, cut_value: str) -> None:
+    """A cut inside the last number leaves a valid, different number: never guessed at."""
+    text = (CUT / name).read_text(encoding="utf-8")
+    assert text.endswith(cut_value)
+    for named in (endpoint, None):
+        with pytest.raises(Gen3ResponseError, match="may be cut: it ends in a number"):
+            decode_body(text, named)
+
+
+@pytest.mark.parametrize(
+    ("path", "keep_fields"),
+    [(FIXTURES / "vitals-21.18.1.json", 2), (FIXTURES / "wifi_status-plain.json", 6)],
+    ids=["vitals", "wifi_status"],
+)
+def test_a_body_cut_after_a_whole_value_lacks_fields_and_is_refused(
+    path: Path, keep_fields: int
+) -> None:
+    """Cut right after a complete value, the body looks whole: the missing fields tell."""
+    body = decode_body(path.read_bytes())
+    kept = list(body.items())[:keep_fields]
+    assert isinstance(kept[-1][1], bool | str)  # ends in a literal or a string, not a number
+    text = json.dumps(dict(kept))[:-1]
+    assert decode_body(text) == dict(kept)  # without the endpoint there is nothing to miss
+    with pytest.raises(Gen3ResponseError, match="may be cut: no closing brace and no"):
+        decode_body(text, _endpoint(path))
+
+
+def test_always_sent_follows_the_firmware_generation() -> None:
+    old = always_sent("vitals", {"relay_coil_v": 12.0})
+    new = always_sent("vitals", {"relay_k1_v": 12.0})
+    assert "relay_coil_v" in old
+    assert "evse_not_ready_reasons" not in old
+    assert {"relay_k1_v", "relay_k2_v", "evse_not_ready_reasons"} <= set(new)
+    assert "web_service" in always_sent("version", {"git_branch": "HEAD"})
+    assert "web_service" not in always_sent("version", {})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1),
+        '{"a":' + "[" * 5000 + "]" * 5000 + "}",
+        '{"a":' + "[" * 100_000,
+        '{"a": ' + "9" * 25 + "}",
+        '{"a": ' + "9" * 5000 + "}",  # beyond Python's own int conversion limit
+        '{"a": 1e999}',
+        '{"a": -1e400}',
+        '{"a": 0.' + "1" * 40 + "}",
+    ],
+    ids=["depth", "deep-list", "deep-open", "long-int", "huge-int", "1e999", "-1e400", "long"],
+)
+def test_deep_nesting_and_huge_numbers_are_refused(text: str) -> None:
+    with pytest.raises(Gen3ResponseError):
+        decode_body(text)
+
+
+def test_nesting_as_deep_as_real_bodies_is_fine() -> None:
+    assert decode_body('{"current_alerts": [1, 2], "a": {"b": [[]]}}')["current_alerts"] == [1, 2]
 
 
 def test_literal_nan_is_no_value() -> None:
@@ -123,8 +203,32 @@ def test_any_object_round_trips(body: dict[str, object]) -> None:
 
 
 @given(_OBJECTS.filter(bool))
-def test_any_object_without_its_closing_brace_is_repaired(body: dict[str, object]) -> None:
-    assert decode_body(json.dumps(body)[:-1]) == body
+def test_any_object_without_its_closing_brace_is_repaired_unless_it_ends_in_a_number(
+    body: dict[str, object],
+) -> None:
+    text = json.dumps(body)[:-1]
+    last = list(body.values())[-1]
+    if isinstance(last, int | float) and not isinstance(last, bool):
+        with pytest.raises(Gen3ResponseError, match="may be cut"):
+            decode_body(text)
+    else:
+        assert decode_body(text) == body
+
+
+@given(_OBJECTS.filter(bool), st.data())
+def test_no_cut_of_a_body_ever_reads_a_value_it_did_not_send(
+    body: dict[str, object], data: st.DataObject
+) -> None:
+    """A cut body is refused, or reads as the body's leading fields with their very values
+    (the fields a cut removed whole are what ``always_sent`` catches): never a guess."""
+    text = json.dumps(body, indent=data.draw(st.sampled_from([None, 1])))
+    cut = data.draw(st.integers(1, len(text) - 1))
+    try:
+        decoded = decode_body(text[:cut])
+    except Gen3ResponseError:
+        return
+    assert list(decoded.items()) == list(body.items())[: len(decoded)]
+    assert decoded
 
 
 @given(st.dictionaries(st.text(max_size=8), st.floats(), min_size=1, max_size=6))

@@ -30,7 +30,7 @@ from twcdirector.gen3 import (
     parse_wifi_status,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "gen3" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "data" / "gen3"
 
 
 def fixture(name: str) -> dict[str, Any]:

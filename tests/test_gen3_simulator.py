@@ -21,7 +21,7 @@ from twcdirector.simulator.gen3 import (
     start_gen3_units,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "gen3" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "data" / "gen3"
 
 
 def fixture(name: str) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from twcdirector.gen3 import (
     decode_body,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "gen3" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "data" / "gen3"
 IDLE = decode_body((FIXTURES / "vitals-21.18.1.json").read_bytes())
 CHARGING_NA = decode_body((FIXTURES / "vitals-na-split-phase.json").read_bytes())
 VERSION = decode_body((FIXTURES / "version-23.24.3.json").read_bytes())

@@ -1,7 +1,9 @@
 """The README's library examples type-check under ``mypy --strict`` as a user would write them.
 
 Every ``python`` block from "The library" up to "The simulators" is written to a file of its
-own and checked, unchanged, with the checkout's package on MYPYPATH.
+own and checked, unchanged, with the checkout's package on MYPYPATH. Errors inside the
+package itself are not reported (``--follow-imports=silent``), as for a user whose twcdirector
+is installed: CI checks the package with its own configuration.
 """
 
 from __future__ import annotations
@@ -48,7 +50,16 @@ def test_readme_library_examples_pass_mypy_strict(tmp_path: Path) -> None:
         files.append(str(path))
     env = {**os.environ, "MYPYPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"), *files],
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--follow-imports=silent",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            *files,
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,

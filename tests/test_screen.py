@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED
 from twcdirector.gen2.snapshot import DirectorSnapshot, PeripheralSnapshot
 from twcdirector.gen3 import Endpoint, Gen3Config, Gen3Tracker, decode_body
 from twcdirector.keys import COMMAND_KEYS, KEY_HELP, Action
@@ -136,7 +136,7 @@ def test_every_size_fits_exactly(width: int, height: int) -> None:
 
 def test_gen3_rows_are_read_only() -> None:
     tracker = Gen3Tracker("192.0.2.7:80", Gen3Config(), now=0.0)
-    body = (SHARED / "gen3" / "fixtures" / "vitals-na-split-phase.json").read_text()
+    body = (Path(__file__).parent / "data" / "gen3" / "vitals-na-split-phase.json").read_text()
     tracker.record_body(Endpoint.VITALS, decode_body(body), now=1.0)
     snapshot = _screen(gen3=(tracker.snapshot(now=3.0),), selected=2)
     screen = render(snapshot, 140, 20)

@@ -136,7 +136,12 @@ def test_gen3_rows_are_shown_and_read_only() -> None:
     ("args", "message"),
     [
         (["--port", "/dev/does-not-exist"], "cannot open /dev/does-not-exist"),
-        ([], "give exactly one of --port URL or --simulate N"),
+        ([], "give --port URL or --simulate N (Gen 2), --gen3 HOST or --simulate-gen3 N (Gen 3)"),
+        (
+            ["--port", "loop://", "--simulate", "1"],
+            "give exactly one of --port URL or --simulate N",
+        ),
+        (["--gen3", "127.0.0.1:9", "--max-current", "16"], "--max-current is about a Gen 2 bus"),
         (["--simulate", "2", "--controller-id", "zz"], "is not hexadecimal"),
         (["--simulate", "2", "--controller-id", "0000"], "controller_id"),
         (["--simulate", "2", "--max-current", "-3"], "max_current"),

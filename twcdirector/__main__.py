@@ -1,7 +1,8 @@
 """``python3 -m twcdirector``: the director without a screen, one JSON line per event.
 
-Each line has ``time`` (UTC, ISO 8601), ``event``, ``device`` (4-digit hex ID or null) and
-``data`` (the payload's fields). Decoded frames are reported under their command name
+It watches a Gen 2 bus (``--port``), Gen 3 units (``--gen3``), or both. Each line has
+``time`` (UTC, ISO 8601), ``event``, ``device`` (4-digit hex ID, a Gen 3 unit's host[:port],
+or null) and ``data`` (the payload's fields). Decoded frames are reported under their command name
 (``TWC_STATUS``, ``TWC_METER`` …). Ctrl-C or SIGTERM stop it gracefully (exit 0); a bad port
 or option prints one line on stderr and exits with 2.
 """
@@ -18,12 +19,20 @@ from typing import IO, Any
 
 from . import events
 from . import gen3 as gen3_package
-from .cli import EXIT_USAGE, OneLineParser, add_bus_options, checked_config, director_config
-from .exceptions import LinkError
+from .cli import (
+    EXIT_USAGE,
+    OneLineParser,
+    add_bus_options,
+    check_gen3_only,
+    checked_config,
+    director_config,
+)
+from .emitter import SafeEmitter
+from .exceptions import ConfigurationError, LinkError
 from .gen2.config import DirectorConfig
 from .gen2.director import Director
 from .gen2.transport import LinkFactory
-from .gen3.events import UNIT_EVENTS
+from .gen3.events import GEN3_ERROR, UNIT_EVENTS
 from .jsonlog import event_line
 
 _LOGGER = logging.getLogger(__name__)
@@ -47,7 +56,7 @@ _GEN3_EVENTS = (events.ALL_COMMANDS, *UNIT_EVENTS)
 def build_parser() -> argparse.ArgumentParser:
     """The command line: the shared bus options (:mod:`twcdirector.cli`) and ``--fail-safe``."""
     parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0] if __doc__ else None)
-    add_bus_options(parser, port_required=True, log=False, verbose_help="log to stderr")
+    add_bus_options(parser, port_required=False, log=False, verbose_help="log to stderr")
     parser.add_argument(
         "--fail-safe", action="store_true", help="on stop, set every unit's session current to 0 A"
     )
@@ -60,13 +69,19 @@ def config_from(args: argparse.Namespace) -> DirectorConfig:
 
 
 class JsonPrinter:
-    """Subscribes to every event of a director and its peripherals; prints JSON lines."""
+    """Subscribes to every event of a director (or a Gen 3 monitor alone) and its devices;
+    prints JSON lines."""
 
-    def __init__(self, director: Director, out: IO[str]) -> None:
+    def __init__(self, director: SafeEmitter, out: IO[str]) -> None:
         self._out = out
         for name in _DIRECTOR_EVENTS:
             director.on(name, self._handler(name, None))
         director.on(events.NEW_DEVICE, self._watch)
+
+    def watch_gen3(self, monitor: SafeEmitter) -> None:
+        """Also print what the monitor says of units not announced yet (never answered)."""
+        for name in (GEN3_ERROR, events.DEVICE_LOST):
+            monitor.on(name, self._handler(name, None))
 
     def _watch(self, new: events.NewDevice) -> None:
         device = new.device
@@ -85,7 +100,7 @@ class JsonPrinter:
 
 
 async def run(
-    port: str,
+    port: str | None,
     config: DirectorConfig,
     *,
     out: IO[str] | None = None,
@@ -94,10 +109,27 @@ async def run(
     stop: asyncio.Event | None = None,
     gen3: Sequence[str] = (),
 ) -> int:
-    """Run until ``stop`` is set or SIGINT/SIGTERM; return the exit code."""
+    """Run until ``stop`` is set or SIGINT/SIGTERM; return the exit code.
+
+    Without ``port`` only the ``gen3`` units are watched (no Gen 2 bus)."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     stop = stop if stop is not None else asyncio.Event()
+    # Attribute access loads the monitor (and aiohttp) only when Gen 3 units are watched.
+    monitor = gen3_package.Gen3Monitor(gen3) if gen3 else None
+    source: SafeEmitter
+    if port is not None:
+        director = Director(port, config, link_factory=link_factory)
+        if monitor is not None:
+            director.attach_gen3(monitor)
+        source, start, close = director, director.start, director.close
+    elif monitor is not None:
+        source, start, close = monitor, monitor.start, monitor.stop
+    else:
+        raise ConfigurationError("neither a Gen 2 port nor a Gen 3 unit to watch")
+    printer = JsonPrinter(source, out)
+    if monitor is not None:
+        printer.watch_gen3(monitor)
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -106,21 +138,16 @@ async def run(
             handled.append(signum)
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # not the main thread, or not a Unix loop
-    director = Director(port, config, link_factory=link_factory)
-    if gen3:
-        # Attribute access loads the monitor (and aiohttp) only when Gen 3 units are watched.
-        director.attach_gen3(gen3_package.Gen3Monitor(gen3))
-    JsonPrinter(director, out)
     try:
         try:
-            await director.start()
+            await start()
         except LinkError as error:
             err.write(f"{PROG}: error: {error}\n")
             return EXIT_USAGE
         await stop.wait()
         return 0
     finally:
-        await director.close()
+        await close()
         for signum in handled:
             loop.remove_signal_handler(signum)
 
@@ -129,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.port is None:
+        check_gen3_only(parser, args)
     config = checked_config(parser, args, fail_safe=args.fail_safe)
     if args.verbose:
         level = logging.INFO if args.verbose == 1 else logging.DEBUG

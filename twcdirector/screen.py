@@ -12,6 +12,8 @@ from .gen2.snapshot import DirectorSnapshot, PeripheralSnapshot
 from .gen3.tracker import Gen3Snapshot
 from .keys import KEY_HELP
 
+#: The header's mode when no Gen 2 bus is watched.
+GEN3_ONLY = "Gen 3 only"
 #: Below this the screen says it is too small instead of drawing.
 MIN_WIDTH = 60
 MIN_HEIGHT = 10
@@ -22,7 +24,8 @@ _DASH = "-"
 class ScreenSnapshot:
     """Everything one frame of the screen shows."""
 
-    director: DirectorSnapshot
+    #: ``None`` when no Gen 2 bus is watched ("Gen 3 only").
+    director: DirectorSnapshot | None
     #: Monotonic time the snapshot was taken (ages are computed against it).
     now: float
     gen3: tuple[Gen3Snapshot, ...] = ()
@@ -36,7 +39,12 @@ class ScreenSnapshot:
     @property
     def row_count(self) -> int:
         """Rows in the table."""
-        return len(self.director.peripherals) + len(self.gen3)
+        return len(self.peripherals) + len(self.gen3)
+
+    @property
+    def peripherals(self) -> tuple[PeripheralSnapshot, ...]:
+        """The Gen 2 rows (none without a Gen 2 bus)."""
+        return () if self.director is None else self.director.peripherals
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +85,7 @@ def render(snapshot: ScreenSnapshot, width: int, height: int) -> Screen:
 
     head = _header(snapshot)
     footer = _fit(KEY_HELP, width)
-    rows = [_gen2_row(p, snapshot.now) for p in snapshot.director.peripherals]
+    rows = [_gen2_row(p, snapshot.now) for p in snapshot.peripherals]
     rows += [_gen3_row(unit) for unit in snapshot.gen3]
     id_width = max([_COLUMNS[0].width, *(len(row[0]) for row in rows)])
     columns = (_Column("ID", min(id_width, 21)), *_COLUMNS[1:])
@@ -104,6 +112,12 @@ def render(snapshot: ScreenSnapshot, width: int, height: int) -> Screen:
 
 def _header(snapshot: ScreenSnapshot) -> list[str]:
     director = snapshot.director
+    if director is None:
+        answering = sum(1 for unit in snapshot.gen3 if unit.reachable)
+        return [
+            f"twcdirector  {GEN3_ONLY}  (no Gen 2 bus)  read-only",
+            f"Gen 3 units {len(snapshot.gen3)}  answering {answering}",
+        ]
     mode = "listen-only" if director.listen_only else "controller"
     errors = director.framing_errors
     error_total = sum(errors.values())

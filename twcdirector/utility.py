@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from . import events
-from .cli import OneLineParser, add_bus_options, checked_config
+from .cli import OneLineParser, add_bus_options, check_gen3_only, checked_config
 from .exceptions import (
     CommandFailedError,
     ConfigurationError,
@@ -35,8 +35,10 @@ from .exceptions import (
 from .gen2.config import DirectorConfig
 from .gen2.director import Director, Peripheral
 from .gen3 import (
+    GEN3_ERROR,
     UNIT_EVENTS,
     AlertEvent,
+    FirmwareChanged,
     Gen3ErrorEvent,
     Gen3Monitor,
     Gen3Unit,
@@ -108,8 +110,10 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     """Parse and check the command line; a bad option exits with code 2 and one line."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if (args.port is None) == (args.simulate == 0):
+    if args.port is not None and args.simulate:
         parser.error("give exactly one of --port URL or --simulate N")
+    if args.port is None and not args.simulate:
+        check_gen3_only(parser, args)  # no Gen 2 bus: Gen 3 units only
     if not 0 <= args.simulate <= 16:
         parser.error("--simulate takes 1 to 16 peripherals")
     if not 0 <= args.simulate_gen3 <= 16:
@@ -135,16 +139,34 @@ SIMULATED_RATING = 32.0
 
 
 class Console:
-    """The utility's state: the director, the selection and the log it shows."""
+    """The utility's state: the director, the selection and the log it shows.
 
-    def __init__(self, director: Director, log_file: TextIO | None, verbose: int) -> None:
+    Without a Gen 2 bus ``director`` is ``None`` and ``monitor`` watches the Gen 3 units alone.
+    """
+
+    def __init__(
+        self,
+        director: Director | None,
+        log_file: TextIO | None,
+        verbose: int,
+        monitor: Gen3Monitor | None = None,
+    ) -> None:
         self.director = director
+        self.monitor = monitor if director is None else director.gen3
         self.selected = 0
         self.log: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
         self._log_file = log_file
         self._verbose = verbose
         self._tasks: set[asyncio.Task[None]] = set()
         self._said: dict[tuple[str, str], str] = {}
+        if self.monitor is not None:
+            # Units not announced yet (never answered) are heard of through the monitor.
+            for name in (GEN3_ERROR, events.DEVICE_LOST):
+                self.monitor.on(name, self._director_event(name))
+            if director is None:
+                self.monitor.on(events.NEW_DEVICE, self._on_new_device)
+        if director is None:
+            return
         director.on(events.NEW_DEVICE, self._on_new_device)
         for name in (events.FRAMING_ERROR, events.LINK_LOST, events.LINK_RESTORED):
             director.on(name, self._director_event(name))
@@ -196,7 +218,7 @@ class Console:
 
     def _director_event(self, name: str) -> Any:
         def handler(payload: Any) -> None:
-            self.note(None, _summary(name, payload), name, payload)
+            self.note(getattr(payload, "device_id", None), _summary(name, payload), name, payload)
 
         return handler
 
@@ -218,11 +240,11 @@ class Console:
 
     def rows(self) -> list[Peripheral | Gen3Unit]:
         """The table's rows in screen order: Gen 2 peripherals, then Gen 3 units."""
-        rows: list[Peripheral | Gen3Unit] = [
-            self.director.peripheral(p.id) for p in self.director.snapshot().peripherals
-        ]
-        if self.director.gen3 is not None:
-            units = self.director.gen3.units
+        rows: list[Peripheral | Gen3Unit] = []
+        if self.director is not None:
+            rows += [self.director.peripheral(p.id) for p in self.director.snapshot().peripherals]
+        if self.monitor is not None:
+            units = self.monitor.units
             rows.extend(units[device_id] for device_id in sorted(units))
         return rows
 
@@ -281,9 +303,9 @@ class Console:
 
     def draw(self, width: int, height: int) -> Screen:
         """The screen for the terminal's size."""
-        snapshot = self.director.snapshot()
-        gen3 = self.director.gen3.snapshot() if self.director.gen3 is not None else {}
-        count = len(snapshot.peripherals) + len(gen3)
+        snapshot = self.director.snapshot() if self.director is not None else None
+        gen3 = self.monitor.snapshot() if self.monitor is not None else {}
+        count = (0 if snapshot is None else len(snapshot.peripherals)) + len(gen3)
         self.selected = min(self.selected, max(0, count - 1))
         view = ScreenSnapshot(
             director=snapshot,
@@ -291,7 +313,7 @@ class Console:
             gen3=tuple(gen3[device_id] for device_id in sorted(gen3)),
             selected=self.selected,
             log=tuple(self.log),
-            sharing=_sharing_line(snapshot.sharing),
+            sharing=None if snapshot is None else _sharing_line(snapshot.sharing),
         )
         return render(view, width, height)
 
@@ -316,7 +338,10 @@ async def _call(peripheral: Peripheral, command: KeyCommand) -> None:
 
 def _summary(name: str, payload: Any) -> str:
     if isinstance(payload, events.CarConnected):
-        return f"car connected, VIN {payload.vin}" if payload.connected else "car disconnected"
+        if not payload.connected:
+            return "car disconnected"
+        # Gen 3 units (and some cars) never report a VIN.
+        return f"car connected, VIN {payload.vin}" if payload.vin else "car connected"
     if isinstance(payload, events.FramingErrorEvent):
         return f"framing error ({payload.kind}): {payload.message}"
     if isinstance(payload, events.LinkEvent):
@@ -339,6 +364,8 @@ def _summary(name: str, payload: Any) -> str:
         return f"alert {payload.alert} {'raised' if payload.raised else 'cleared'}"
     if isinstance(payload, Gen3ErrorEvent):
         return f"{payload.endpoint}: {payload.kind} ({payload.message})"
+    if isinstance(payload, FirmwareChanged):
+        return f"firmware changed {payload.old_version} -> {payload.new_version}"
     if isinstance(payload, RebootDetected):
         return f"rebooted (uptime {payload.old_uptime_s} s -> {payload.new_uptime_s} s)"
     if isinstance(payload, events.DeviceLost):
@@ -374,8 +401,8 @@ async def run(options: Options, log_file: TextIO | None = None) -> int:
             )
             await stack.enter_async_context(bus)
             port = bus.port
-        assert port is not None
-        director = Director(port, options.config)
+        # No port and nothing simulated on a bus: the Gen 3 units alone ("Gen 3 only").
+        director = None if port is None else Director(port, options.config)
         hosts = list(options.gen3)
         if options.simulate_gen3:
             units = await start_gen3_units(options.simulate_gen3, supply="single_phase")
@@ -384,11 +411,16 @@ async def run(options: Options, log_file: TextIO | None = None) -> int:
             units[0].plug_in()
             units[0].start_charging(16)  # something to watch on the first unit
             hosts += [unit.host_port for unit in units]
-        if hosts:
-            director.attach_gen3(Gen3Monitor(hosts))
-        console = Console(director, log_file, options.verbose)
-        await director.start()
-        stack.push_async_callback(director.close)
+        monitor = Gen3Monitor(hosts) if hosts else None
+        if director is not None and monitor is not None:
+            director.attach_gen3(monitor)
+        console = Console(director, log_file, options.verbose, monitor)
+        if director is not None:
+            await director.start()
+            stack.push_async_callback(director.close)
+        elif monitor is not None:
+            await monitor.start()
+            stack.push_async_callback(monitor.stop)
         stack.push_async_callback(console.close)
         with curses_screen() as stdscr:
             await _screen_loop(stdscr, console)

@@ -1,9 +1,9 @@
 """Gen 3 Wall Connectors: read-only monitoring over their local HTTP API.
 
-Pure parts (``model``, ``body``, ``config``, ``schedule``, ``tracker``, ``events``) turn bodies
-into frozen readings and events as functions of ``now``; ``monitor`` is the asyncio adapter
-on tesla-wall-connector. Only ``/api/1/vitals``, ``/lifetime``, ``/version`` and
-``/wifi_status`` are ever requested.
+Pure parts (``model``, ``body``, ``config``, ``schedule``, ``tracker``, ``events``,
+``overview``) turn bodies into frozen readings and events as functions of ``now``;
+``monitor`` is the asyncio adapter on tesla-wall-connector. Only ``/api/1/vitals``,
+``/lifetime``, ``/version`` and ``/wifi_status`` are ever requested.
 """
 
 import importlib
@@ -13,12 +13,14 @@ from .body import decode_body
 from .config import Gen3Config, normalize_host
 from .events import (
     GEN3_ERROR,
+    GEN3_FIRMWARE_CHANGED,
     GEN3_LIFETIME,
     GEN3_VERSION,
     GEN3_VITALS,
     GEN3_WIFI_STATUS,
     UNIT_EVENTS,
     AlertEvent,
+    FirmwareChanged,
     Gen3ErrorEvent,
     Gen3ErrorKind,
     RebootDetected,
@@ -33,6 +35,7 @@ from .model import (
     Gen3Vitals,
     Gen3WifiStatus,
     Phases,
+    always_sent,
     decode_ssid,
     detect_split_phase,
     evse_state_label,
@@ -42,6 +45,7 @@ from .model import (
     parse_vitals,
     parse_wifi_status,
 )
+from .overview import Overview, UnitOverview
 from .schedule import POLL_ORDER, Gen3Schedule, choose_next
 from .tracker import Gen3Snapshot, Gen3Tracker, Outcome
 
@@ -49,6 +53,7 @@ __all__ = [
     "ALLOWED_PATHS",
     "EVSE_STATE_LABELS",
     "GEN3_ERROR",
+    "GEN3_FIRMWARE_CHANGED",
     "GEN3_LIFETIME",
     "GEN3_VERSION",
     "GEN3_VITALS",
@@ -57,6 +62,7 @@ __all__ = [
     "UNIT_EVENTS",
     "AlertEvent",
     "Endpoint",
+    "FirmwareChanged",
     "Gen3Config",
     "Gen3ErrorEvent",
     "Gen3ErrorKind",
@@ -71,8 +77,11 @@ __all__ = [
     "Gen3Vitals",
     "Gen3WifiStatus",
     "Outcome",
+    "Overview",
     "Phases",
     "RebootDetected",
+    "UnitOverview",
+    "always_sent",
     "choose_next",
     "create_session",
     "decode_body",

@@ -31,6 +31,9 @@ class Gen3Config:
     backoff_max: float = 300.0
     #: Consecutive unanswered requests before ``TWC_DEVICE_LOST``.
     lost_after_failures: int = 3
+    #: The largest body read (bytes); a longer one is refused as ``bad_body`` while it
+    #: streams in. Real bodies are under 1 KiB.
+    max_body_bytes: int = 64 * 1024
 
     def __post_init__(self) -> None:
         for option in fields(self):
@@ -53,8 +56,10 @@ class Gen3Config:
                 raise ConfigurationError(f"{name} must be > 0")
         if self.backoff_max < self.backoff_initial:
             raise ConfigurationError("backoff_max must be >= backoff_initial")
-        if not isinstance(self.lost_after_failures, int) or self.lost_after_failures < 1:
-            raise ConfigurationError("lost_after_failures must be an integer >= 1")
+        for name in ("lost_after_failures", "max_body_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"{name} must be an integer >= 1")
 
     def backoff(self, failures: int) -> float:
         """The pause after ``failures`` consecutive failures (0 after none)."""

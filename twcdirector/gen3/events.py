@@ -29,7 +29,10 @@ GEN3_VERSION = "GEN3_VERSION"
 #: A ``/api/1/wifi_status`` read; payload :class:`~twcdirector.gen3.Gen3WifiStatus`.
 GEN3_WIFI_STATUS = "GEN3_WIFI_STATUS"
 #: A read failed (no answer, HTTP error, unreadable body); payload :class:`Gen3ErrorEvent`.
+#: Until a unit's first good reading announces it, the monitor emits its errors too.
 GEN3_ERROR = "GEN3_ERROR"
+#: The firmware version differs from the one read before; payload :class:`FirmwareChanged`.
+GEN3_FIRMWARE_CHANGED = "GEN3_FIRMWARE_CHANGED"
 
 
 class Gen3ErrorKind(StrEnum):
@@ -38,9 +41,13 @@ class Gen3ErrorKind(StrEnum):
     TIMEOUT = "timeout"  #: no complete answer within the deadline
     CONNECTION = "connection"  #: refused, unreachable, dropped mid-way
     HTTP_STATUS = "http_status"  #: the unit answered with an HTTP error status
-    BAD_BODY = "bad_body"  #: the body is not JSON even after the known repairs
-    BAD_SHAPE = "bad_shape"  #: JSON, but not an object or lacking the fields we need
+    #: not a JSON object even after the known repairs, maybe cut, too long or too deep
+    BAD_BODY = "bad_body"
+    BAD_SHAPE = "bad_shape"  #: a JSON object, but lacking the fields we need
     REFUSED = "refused"  #: a redirect or a path outside the four endpoints; never followed
+    #: 401/403/404: the firmware may have closed or moved its local API (reported once
+    #: per unit and endpoint until the endpoint answers again or the firmware changes)
+    API_UNAVAILABLE = "api_unavailable"
 
     @property
     def transport(self) -> bool:
@@ -57,6 +64,15 @@ class Gen3ErrorEvent:
     kind: Gen3ErrorKind
     message: str
     consecutive_failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareChanged:
+    """The unit reports another firmware version than before (an update, or a replaced unit)."""
+
+    device_id: str
+    old_version: str
+    new_version: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,4 +104,5 @@ UNIT_EVENTS = (
     ALERT_CLEARED,
     REBOOT_DETECTED,
     GEN3_ERROR,
+    GEN3_FIRMWARE_CHANGED,
 )

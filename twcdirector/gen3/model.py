@@ -363,6 +363,26 @@ def parse_reading(
     return parse_wifi_status(body)
 
 
+def always_sent(endpoint: Endpoint | str, body: Mapping[str, Any]) -> tuple[str, ...]:
+    """The fields every body of ``endpoint`` carries on the firmware generation ``body`` is from.
+
+    The generation shows in the body itself: ``relay_k1_v`` (newer firmware) comes with
+    ``relay_k2_v`` and ``evse_not_ready_reasons``, else ``relay_coil_v`` (older firmware);
+    a version body with ``git_branch`` also has ``web_service``. Used to tell a body cut after
+    a complete value from a whole one (:func:`~twcdirector.gen3.body.decode_body`).
+    """
+    endpoint = Endpoint(endpoint)
+    if endpoint is Endpoint.VITALS:
+        if "relay_k1_v" in body:
+            return (*_VITALS_EXPECTED, "relay_k1_v", "relay_k2_v", "evse_not_ready_reasons")
+        return (*_VITALS_EXPECTED, "relay_coil_v")
+    if endpoint is Endpoint.VERSION:
+        return (*_VERSION_EXPECTED, "web_service") if "git_branch" in body else _VERSION_EXPECTED
+    if endpoint is Endpoint.LIFETIME:
+        return _LIFETIME_EXPECTED
+    return _WIFI_EXPECTED
+
+
 def decode_ssid(value: str) -> str | None:
     """The SSID inside a base64 string, or ``None`` when ``value`` is not base64 text.
 

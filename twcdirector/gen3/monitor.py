@@ -1,10 +1,18 @@
 """The asyncio adapter: Gen 3 units polled over tesla-wall-connector, events on pyee.
 
-Boundary choices (tesla-wall-connector 1.x):
+Boundary choices (tesla-wall-connector >= 1.2):
 
-* its ``API`` already turns a literal ``nan`` into ``null`` and appends one missing ``}``;
-  when it still gives up (:class:`WallConnectorDecodeError` carries the raw body) the body
-  goes through :func:`~twcdirector.gen3.body.decode_body`, and only then is it an error.
+* its ``API.decode_response`` reads the whole body into memory (``response.text()``) and
+  appends a missing ``}`` to whatever arrived, so a body cut inside its last number reads
+  as another number. Each unit's client therefore gets :class:`_StrictAPI`, which replaces
+  that one public hook: the body is streamed in up to ``max_body_bytes`` (a longer one is
+  refused while it arrives, never buffered whole) and decoded by
+  :func:`~twcdirector.gen3.body.decode_body`, which refuses what may be cut. The library
+  still makes the request and maps the HTTP errors; tests over loopback HTTP pin that it
+  calls the hook (a cut body and a 200 MB stream are refused). Why not cap at the aiohttp
+  session (a ``response_class``)? Its ``read()`` can only be bounded by setting aiohttp's
+  private ``_body``, and the cut-body rule needs the raw text before the library's own
+  brace repair anyway: one public hook of the library does both.
 * it has no retries of its own; aiohttp re-sends an idempotent request once when the
   server drops the connection, which the monitor's own session turns off (and a test
   pins), so one poll is exactly one request.
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +34,7 @@ from typing import Any, Self
 
 import aiohttp
 from tesla_wall_connector import WallConnector
+from tesla_wall_connector.api import API
 from tesla_wall_connector.exceptions import (
     WallConnectorConnectionError,
     WallConnectorConnectionTimeoutError,
@@ -33,7 +43,7 @@ from tesla_wall_connector.exceptions import (
 )
 
 from ..emitter import SafeEmitter
-from ..events import NEW_DEVICE, NewDevice
+from ..events import DEVICE_LOST, NEW_DEVICE, NewDevice
 from ..exceptions import (
     ConfigurationError,
     DeviceNotFoundError,
@@ -44,7 +54,7 @@ from ..exceptions import (
 )
 from .body import decode_body
 from .config import Gen3Config, normalize_host
-from .events import Gen3ErrorKind
+from .events import GEN3_ERROR, Gen3ErrorKind
 from .model import (
     ALLOWED_PATHS,
     Endpoint,
@@ -54,10 +64,16 @@ from .model import (
     Gen3Vitals,
     Gen3WifiStatus,
 )
+from .overview import Gen2View, Overview, overview
 from .schedule import choose_next
 from .tracker import Emission, Gen3Snapshot, Gen3Tracker
 
 _LOGGER = logging.getLogger(__name__)
+
+#: HTTP statuses that mean the endpoint is closed or gone, not that the unit is unwell.
+_API_UNAVAILABLE = frozenset({401, 403, 404})
+#: Bytes read from the socket at a time while a body streams in.
+_CHUNK = 16 * 1024
 
 _METHODS = {
     Endpoint.VITALS: "async_get_vitals",
@@ -222,12 +238,8 @@ class Gen3Unit(SafeEmitter):
         except TimeoutError as err:
             message = f"{where}: no complete answer within {self.config.request_timeout} s"
             return _failure(Gen3ErrorKind.TIMEOUT, Gen3TimeoutError(message), err)
-        except WallConnectorDecodeError as err:
-            try:
-                # The library's repairs failed; ours cover nan variants and deeper truncation.
-                return decode_body(err.get_raw_body())
-            except Gen3ResponseError as bad:
-                return _failure(Gen3ErrorKind.BAD_BODY, Gen3ResponseError(f"{where}: {bad}"), err)
+        except WallConnectorDecodeError as err:  # raised by _StrictAPI: too long or unreadable
+            return _failure(Gen3ErrorKind.BAD_BODY, Gen3ResponseError(f"{where}: {err}"), err)
         except WallConnectorConnectionError as err:
             return _connection_failure(where, err)
         except (WallConnectorError, UnicodeError) as err:
@@ -243,9 +255,12 @@ class Gen3Unit(SafeEmitter):
 
     def _client(self) -> WallConnector:
         if self._wall_connector is None or self._wall_connector.api.session.closed:
-            self._wall_connector = WallConnector(
-                self.host, timeout=self.config.connect_timeout, session=self._http.session()
-            )
+            session = self._http.session()
+            timeout = self.config.connect_timeout
+            client = WallConnector(self.host, timeout=timeout, session=session)
+            # The library's own reading is unbounded and guesses at cut bodies (see above).
+            client.api = _StrictAPI(self.host, session, timeout, self.config.max_body_bytes)
+            self._wall_connector = client
         return self._wall_connector
 
     def _emit_all(self, emissions: Iterable[Emission]) -> None:
@@ -257,7 +272,9 @@ class Gen3Monitor(SafeEmitter):
     """Polls one or more Gen 3 units gently, one request at a time, and announces them.
 
     Emits ``TWC_NEW_DEVICE`` (:class:`~twcdirector.events.NewDevice`, generation 3) the first
-    time a unit is read; every other event is on the unit itself.
+    time a unit is read; every other event is on the unit itself. Until then nobody listens
+    to the unit, so the monitor also emits its ``GEN3_ERROR`` and ``TWC_DEVICE_LOST``: a
+    host that never answers is heard of at its first failure.
     """
 
     def __init__(
@@ -294,6 +311,8 @@ class Gen3Monitor(SafeEmitter):
         if unit.device_id in self._units:
             raise ConfigurationError(f"Gen 3 unit {unit.device_id} is already watched")
         self._units[unit.device_id] = unit
+        for name in (GEN3_ERROR, DEVICE_LOST):
+            unit.on(name, self._until_announced(unit.device_id, name))
         self._wake.set()
         return unit
 
@@ -312,6 +331,19 @@ class Gen3Monitor(SafeEmitter):
     def snapshot(self) -> dict[str, Gen3Snapshot]:
         """Every unit now, by device id."""
         return {device_id: unit.snapshot() for device_id, unit in self._units.items()}
+
+    def overview(self, gen2: Gen2View | None = None) -> Overview:
+        """Both generations in one snapshot, with wall-clock "last heard" times.
+
+        ``gen2`` is ``director.snapshot()`` of a director on the default clock (the event
+        loop's, which is ``time.monotonic``); without it only the Gen 3 units are listed.
+        """
+        return overview(
+            gen2,
+            [self._units[device_id].snapshot() for device_id in sorted(self._units)],
+            now=time.monotonic(),
+            wall_now=datetime.datetime.now(datetime.UTC),
+        )
 
     @property
     def running(self) -> bool:
@@ -383,6 +415,13 @@ class Gen3Monitor(SafeEmitter):
             await units[index]._poll(endpoint)
             self._last_end = self._clock()
 
+    def _until_announced(self, device_id: str, name: str) -> Callable[[Any], None]:
+        def forward(payload: Any) -> None:
+            if device_id not in self._announced:
+                self.emit(name, payload)
+
+        return forward
+
     def _announce(self, unit: Gen3Unit) -> None:
         if unit.device_id in self._announced:
             return
@@ -415,6 +454,44 @@ class _SharedHttp:
             await session.close()
 
 
+class _StrictAPI(API):  # type: ignore[misc]  # the library is untyped
+    """tesla-wall-connector's API with a bounded, strict body reader (see the module doc)."""
+
+    def __init__(
+        self, host: str, session: aiohttp.ClientSession, timeout: float, max_bytes: int
+    ) -> None:
+        super().__init__(host, session, timeout)
+        self.max_bytes = max_bytes
+
+    async def decode_response(self, response: aiohttp.ClientResponse) -> dict[str, Any]:
+        """Stream the body in up to ``max_bytes`` and decode it strictly.
+
+        Raises the library's :class:`WallConnectorDecodeError`, as its own reader would.
+        """
+        limit = self.max_bytes
+        if response.content_length is not None and response.content_length > limit:
+            raise WallConnectorDecodeError(
+                f"body of {response.content_length} bytes refused (the limit is {limit})", ""
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                # Leaving the request closes the connection; the rest is never read.
+                raise WallConnectorDecodeError(f"body longer than {limit} bytes refused", "")
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        endpoint = response.url.path.rsplit("/", 1)[-1]
+        try:
+            return decode_body(data, endpoint if endpoint in _ENDPOINT_NAMES else None)
+        except Gen3ResponseError as err:
+            raise WallConnectorDecodeError(str(err), data.decode("utf-8", "replace")) from err
+
+
+_ENDPOINT_NAMES = frozenset(endpoint.value for endpoint in Endpoint)
+
+
 def _failure(kind: Gen3ErrorKind, error: Gen3Error, cause: BaseException) -> _Failure:
     error.__cause__ = cause
     return _Failure(kind, error)
@@ -424,6 +501,9 @@ def _connection_failure(where: str, err: WallConnectorConnectionError) -> _Failu
     cause = err.__cause__
     if isinstance(cause, aiohttp.ClientResponseError):
         message = f"{where}: HTTP {cause.status} {cause.message}"
+        if cause.status in _API_UNAVAILABLE:
+            message += ": the unit's firmware may have closed or moved its local API"
+            return _failure(Gen3ErrorKind.API_UNAVAILABLE, Gen3ResponseError(message), err)
         return _failure(Gen3ErrorKind.HTTP_STATUS, Gen3ResponseError(message), err)
     return _failure(Gen3ErrorKind.CONNECTION, Gen3ConnectionError(f"{where}: {err}"), err)
 

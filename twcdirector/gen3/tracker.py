@@ -28,7 +28,15 @@ from ..events import (
 )
 from ..exceptions import Gen3ResponseError
 from .config import Gen3Config
-from .events import GEN3_ERROR, AlertEvent, Gen3ErrorEvent, Gen3ErrorKind, RebootDetected
+from .events import (
+    GEN3_ERROR,
+    GEN3_FIRMWARE_CHANGED,
+    AlertEvent,
+    FirmwareChanged,
+    Gen3ErrorEvent,
+    Gen3ErrorKind,
+    RebootDetected,
+)
 from .model import (
     Endpoint,
     Gen3Lifetime,
@@ -102,6 +110,8 @@ class Gen3Snapshot:
     errors: int
     consecutive_failures: int
     last_error: Gen3ErrorEvent | None
+    #: Seconds since the unit last answered anything (even an error), ``None`` if never.
+    heard_age: float | None = None
 
     def age(self, endpoint: Endpoint) -> float | None:
         """Seconds since ``endpoint`` was last read successfully."""
@@ -139,6 +149,8 @@ class Gen3Tracker:
         self.lost = False
         self.errors = 0
         self.last_error: Gen3ErrorEvent | None = None
+        # Endpoints whose api_unavailable error was emitted: said once, not at every poll.
+        self._unavailable_said: set[Endpoint] = set()
 
     # --- queries ----------------------------------------------------------------------------
 
@@ -201,11 +213,13 @@ class Gen3Tracker:
             return Outcome(tuple(emissions), None, err)
         first = not self.seen
         self.seen = True
+        self._unavailable_said.discard(endpoint)
         emissions += [(endpoint.event_name, reading), (ALL_COMMANDS, reading)]
         if isinstance(reading, Gen3Vitals):
             emissions += self._vitals_changes(reading, now)
         elif isinstance(reading, Gen3Version):
             self._check_serial(reading)
+            emissions += self._firmware_change(reading)
         self._readings[endpoint] = reading
         self._read_at[endpoint] = now
         vitals = self.vitals
@@ -243,6 +257,7 @@ class Gen3Tracker:
         """The unit at ``now``."""
         vitals = self.vitals
         version = self.version
+        heard = self._last_answer_at
         lifetime = self._readings.get(Endpoint.LIFETIME)
         wifi = self._readings.get(Endpoint.WIFI_STATUS)
         lifetime = lifetime if isinstance(lifetime, Gen3Lifetime) else None
@@ -283,6 +298,7 @@ class Gen3Tracker:
             errors=self.errors,
             consecutive_failures=self.schedule.failures,
             last_error=self.last_error,
+            heard_age=None if heard is None else max(0.0, now - heard),
         )
 
     # --- private helpers --------------------------------------------------------------------
@@ -316,7 +332,31 @@ class Gen3Tracker:
             message,
             pause,
         )
+        if kind is Gen3ErrorKind.API_UNAVAILABLE:
+            # A closed API answers the same at every poll: one event says it, until the
+            # endpoint answers again or the firmware changes.
+            if endpoint in self._unavailable_said:
+                return []
+            self._unavailable_said.add(endpoint)
+            _LOGGER.warning("Gen 3 unit %s: %s", self.device_id, message)
         return [(GEN3_ERROR, event)]
+
+    def _firmware_change(self, version: Gen3Version) -> list[Emission]:
+        old = self.version
+        if old is None or old.firmware_version is None or version.firmware_version is None:
+            return []
+        if old.firmware_version == version.firmware_version:
+            return []
+        _LOGGER.warning(
+            "Gen 3 unit %s firmware changed %s -> %s",
+            self.device_id,
+            old.firmware_version,
+            version.firmware_version,
+        )
+        # New firmware may have opened (or closed) what the old one refused: say it again.
+        self._unavailable_said.clear()
+        changed = FirmwareChanged(self.device_id, old.firmware_version, version.firmware_version)
+        return [(GEN3_FIRMWARE_CHANGED, changed)]
 
     def _vitals_changes(self, new: Gen3Vitals, now: float) -> list[Emission]:
         old = self.vitals

@@ -61,6 +61,10 @@ class Quirk(StrEnum):
     MISSING_FIELDS = "missing_fields"  #: ``fields`` dropped from the body
     REDIRECT = "redirect"  #: 302 to ``/update`` (a client must never follow it)
     DROP = "drop"  #: the connection is closed without an answer
+    CUT = "cut"  #: the body loses its last ``cut`` characters (1: just the closing brace)
+    RAW = "raw"  #: ``body`` is served verbatim (e.g. a captured faulty body)
+    STREAM = "stream"  #: a chunked body of ``size`` bytes that never ends sooner
+    HTTP_STATUS = "http_status"  #: an empty answer with HTTP ``status`` (401, 403, 404 …)
 
 
 #: Fields each endpoint loses with MISSING_FIELDS when none are named.
@@ -86,6 +90,10 @@ class _QuirkRule:
     remaining: int | None
     delay: float
     fields: tuple[str, ...]
+    cut: int = 1
+    body: str = ""
+    size: int = 0
+    status: int = 500
 
     def matches(self, endpoint: str) -> bool:
         return self.endpoint in (None, endpoint) and self.remaining != 0
@@ -400,6 +408,9 @@ class SimulatedGen3Unit:
         )
         #: Every request received, as (method, path with query), in order.
         self.requests: list[tuple[str, str]] = []
+        #: Bytes of STREAM bodies written to the network so far; set when one ends.
+        self.streamed_bytes = 0
+        self.stream_ended = asyncio.Event()
         self._quirks: list[_QuirkRule] = []
         self._release = asyncio.Event()
         self._arrived = asyncio.Event()
@@ -476,6 +487,11 @@ class SimulatedGen3Unit:
         """Add ``alert_id`` to current_alerts."""
         self.state.raise_alert(alert_id)
 
+    def update_firmware(self, firmware_version: str) -> None:
+        """Install another firmware: version reports it, and the unit restarts."""
+        self.state.firmware_version = firmware_version
+        self.state.reboot(self._clock())
+
     def clear_alerts(self) -> None:
         """Empty current_alerts."""
         self.state.alerts.clear()
@@ -492,8 +508,16 @@ class SimulatedGen3Unit:
         times: int | None = None,
         delay: float = 1.0,
         fields: tuple[str, ...] = (),
+        cut: int = 1,
+        body: str = "",
+        size: int = 0,
+        status: int = 500,
     ) -> None:
-        """Misbehave on the next ``times`` requests (all if None) to ``endpoint`` (any if None)."""
+        """Misbehave on the next ``times`` requests (all if None) to ``endpoint`` (any if None).
+
+        ``delay`` is for SLOW, ``fields`` for MISSING_FIELDS, ``cut`` for CUT, ``body`` for
+        RAW, ``size`` (bytes) for STREAM and ``status`` for HTTP_STATUS.
+        """
         try:
             quirk = Quirk(quirk)
         except ValueError as err:
@@ -502,7 +526,11 @@ class SimulatedGen3Unit:
             raise ConfigurationError(f"no endpoint {endpoint!r}")
         if times is not None and times < 1:
             raise ConfigurationError("times must be >= 1")
-        self._quirks.append(_QuirkRule(quirk, endpoint, times, delay, tuple(fields)))
+        if cut < 1 or size < 0 or not 400 <= status <= 599:
+            raise ConfigurationError("cut must be >= 1, size >= 0, status an HTTP error")
+        self._quirks.append(
+            _QuirkRule(quirk, endpoint, times, delay, tuple(fields), cut, body, size, status)
+        )
 
     def clear_quirks(self) -> None:
         """Behave again; requests hung by HANG are released."""
@@ -558,6 +586,12 @@ class SimulatedGen3Unit:
             raise web.HTTPServiceUnavailable()
         if Quirk.HTTP_500 in active:
             return web.Response(status=500, text="Internal Server Error")
+        if Quirk.HTTP_STATUS in active:
+            return web.Response(status=active[Quirk.HTTP_STATUS].status)
+        if Quirk.STREAM in active:
+            return await self._stream(request, active[Quirk.STREAM].size)
+        if Quirk.RAW in active:
+            return web.Response(text=active[Quirk.RAW].body, content_type="application/json")
         if Quirk.REDIRECT in active:
             raise web.HTTPFound("/update")
         if Quirk.NOT_JSON in active:
@@ -572,7 +606,30 @@ class SimulatedGen3Unit:
         text = render_body(fields, nan_fields=nan_fields)
         if Quirk.TRUNCATED in active:
             text = text.rstrip().removesuffix("}")
+        if Quirk.CUT in active:
+            text = text[: -active[Quirk.CUT].cut]
         return web.Response(text=text, content_type="application/json")
+
+    async def _stream(self, request: web.Request, size: int) -> web.StreamResponse:
+        """A body of ``size`` bytes sent in chunks, as long as the client keeps reading."""
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        chunk = b"x" * (64 * 1024)
+        sent = 0
+        self.stream_ended.clear()
+        try:
+            while sent < size:
+                data = (b'{"pad":"' + chunk)[: size - sent] if sent == 0 else chunk[: size - sent]
+                await response.write(data)
+                sent += len(data)
+                self.streamed_bytes += len(data)
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client hung up: exactly what a bounded reader does
+        finally:
+            self.stream_ended.set()
+        return response
 
 
 async def start_gen3_units(
