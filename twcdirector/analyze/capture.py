@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from ..exceptions import ConfigurationError, FramingError
 from ..protocol import FrameDecoder, check_and_decode, escape
@@ -57,8 +57,7 @@ class CaptureFormat(StrEnum):
     LIVE = "live"  #: read from a port now
 
 
-@dataclass(frozen=True, slots=True)
-class Chunk:
+class Chunk(NamedTuple):
     """Bytes seen on the bus, at ``time`` (seconds on the capture's clock) if known."""
 
     data: bytes
@@ -218,8 +217,8 @@ class _TextParser:
         self._summary = summary
         self._days = DayCounter()
         self._last: float | None = None
-        #: Once a line had a C0, lines without one continue frames rather than being bodies.
-        self._delimited = False
+        #: No frame is open: a line without any C0 is then a bare body, not a frame's middle.
+        self._between = True
         #: The last line could not be used.
         self.last_skipped = False
 
@@ -259,9 +258,11 @@ class _TextParser:
             self._skip(number, garbage=True)
             return None
         summary.hex_lines += 1
-        if _END in data:
-            self._delimited = True
-        elif not self._delimited and len(data) in _BARE_SIZES:
+        last_end = data.rfind(_END)
+        if last_end >= 0:
+            # At most a tail byte after the last C0: that C0 closed a frame.
+            self._between = len(data) - last_end <= 2
+        elif self._between and len(data) in _BARE_SIZES:
             summary.bare_bodies += 1
             data = _frame_bare(data)
         return self._chunk(data, time, None)

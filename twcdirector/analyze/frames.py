@@ -8,16 +8,15 @@ be seen and told apart. (``FrameDecoder.feed_frames`` will do the same once it e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..exceptions import FramingError
-from ..protocol import FrameDecoder, Message
+from ..protocol import MAX_RAW_FRAME, FrameDecoder, Message
 
 _END = b"\xc0"
 
 
-@dataclass(frozen=True, slots=True)
-class Gap:
+class Gap(NamedTuple):
     """Bytes between two delimiters that were no frame: ``size`` bytes, the first ``first``.
 
     One byte right after a frame is that unit's tail byte (SPEC §2.5); anything longer is
@@ -35,20 +34,20 @@ Item = Message | FramingError | Gap
 class FrameSplitter:
     """Feed bytes, get messages, framing errors and gaps in the order they were on the wire."""
 
-    __slots__ = ("_errors", "_first", "_open", "_seen_end", "decoder")
+    __slots__ = ("_errors", "_open", "_seen_end", "decoder")
 
     def __init__(self) -> None:
         self._errors: list[FramingError] = []
         #: The codec's decoder; its ``errors`` count rejected frames by kind.
         self.decoder = FrameDecoder(on_error=self._errors.append)
-        self._open = 0  # bytes since the last C0
-        self._first = -1  # the first of them
+        # Bytes since the last C0, held until the next one: the decoder gets whole pieces.
+        self._open = b""
         self._seen_end = False
 
     @property
     def buffered(self) -> int:
         """Bytes of a frame still open (at the end of a capture: it was cut off)."""
-        return self._open
+        return len(self._open)
 
     def feed(self, data: bytes) -> list[Item]:
         """Consume bytes; return what they completed, in order."""
@@ -60,27 +59,27 @@ class FrameSplitter:
         while start < size:
             end = data.find(_END, start)
             if end < 0:
-                if self._open == 0:
-                    self._first = data[start]
-                self._open += size - start
-                feed(data[start:] if start else data)
-                if errors:
+                self._open += data[start:] if start else data
+                if len(self._open) > MAX_RAW_FRAME:
+                    # Longer than any frame: the decoder counts it now (an overrun).
+                    feed(self._open)
                     out.extend(errors)
                     errors.clear()
-                    self._open = 0
+                    self._open = b""
                 break
-            messages = feed(data[start : end + 1])
+            piece = data[start : end + 1]
+            gap = len(self._open) + end - start
+            if self._open:
+                piece = self._open + piece
+                self._open = b""
+            messages = feed(piece)
             if messages:
                 out.extend(messages)
             if errors:
                 out.extend(errors)
                 errors.clear()
-            elif not messages:
-                gap = self._open + end - start
-                if gap:
-                    first = self._first if self._open else data[start]
-                    out.append(Gap(gap, first, not self._seen_end))
+            elif not messages and gap:
+                out.append(Gap(gap, piece[0], not self._seen_end))
             self._seen_end = True
-            self._open = 0
             start = end + 1
         return out

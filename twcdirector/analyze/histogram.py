@@ -40,14 +40,18 @@ class Histogram:
 
     def add(self, value: float) -> None:
         """Count one value (negative values count as 0)."""
-        value = max(value, 0.0)
+        # Compares, not min()/max(): this runs for every frame of a day's capture.
+        if value < 0.0:
+            value = 0.0
         index = int(value / self._width)
         bins = self._bins
         bins[index if index < len(bins) else -1] += 1
         self.count += 1
         self.total += value
-        self.max = max(self.max, value)
-        self.min = min(self.min, value)
+        if value > self.max:  # noqa: PLR1730
+            self.max = value
+        if value < self.min:  # noqa: PLR1730
+            self.min = value
 
     def quantile(self, q: float) -> float:
         """The value below which a share ``q`` of the values lie, to half a bin; NaN if empty."""
@@ -98,16 +102,27 @@ Reducer = Callable[[float, float], float]
 class Timeline:
     """Values over time in at most ``limit`` buckets, each value folded by its reducer."""
 
-    __slots__ = ("_buckets", "_keys", "_limit", "_origin", "_reducers", "width")
+    __slots__ = (
+        "_buckets",
+        "_idempotent",
+        "_keys",
+        "_last",
+        "_limit",
+        "_origin",
+        "_reducers",
+        "width",
+    )
 
     def __init__(self, reducers: Sequence[Reducer], *, limit: int = 2048, width: float = 1.0):
         self._reducers = tuple(reducers)
+        self._idempotent = all(reduce in (keep_max, keep_last) for reduce in self._reducers)
         self._limit = limit
         #: Seconds per bucket now.
         self.width = width
         self._origin: float | None = None
         self._keys: list[int] = []
         self._buckets: list[list[float]] = []
+        self._last: Sequence[float] = ()
 
     def add(self, time: float, values: Sequence[float]) -> None:
         """Fold ``values`` into the bucket of ``time`` (a time before the last bucket's joins
@@ -117,11 +132,15 @@ class Timeline:
         key = int((time - self._origin) // self.width)
         keys = self._keys
         if keys and key <= keys[-1]:
+            if self._idempotent and values == self._last:
+                return  # max or last of a value the bucket already folded: no change
+            self._last = values
             bucket = self._buckets[-1]
             for index, reduce in enumerate(self._reducers):
                 bucket[index] = reduce(bucket[index], values[index])
             return
         keys.append(key)
+        self._last = values
         self._buckets.append(list(values))
         if len(keys) > self._limit:
             self._halve()

@@ -399,8 +399,9 @@ class BusStatistics:
 
     def _controller(self, time: float | None, message: Message) -> _Station:
         self.controller_frames += 1
-        self._last_sender = message.sender
-        station = self._station(message.sender)
+        sender = message.sender
+        self._last_sender = sender
+        station = self._stations.get(sender) or self._station(sender)
         station.controller_frames += 1
         if time is not None:
             if station.controller_first is None:
@@ -421,7 +422,7 @@ class BusStatistics:
         controller.commands[int(message.command)] += 1
         if len(controller.addressed) < _NAMES_KEPT:
             controller.addressed.add(message.receiver)
-        unit = self._station(message.receiver)
+        unit = self._stations.get(message.receiver) or self._station(message.receiver)
         if time is not None:
             # A pause of the cut-off or more is a unit dropped, not the controller's cadence.
             if unit.last_beat is not None and time - unit.last_beat < LOST_AFTER:
@@ -451,7 +452,7 @@ class BusStatistics:
         self.unit_frames += 1
         sender = message.sender
         self._last_sender = sender
-        unit = self._station(sender)
+        unit = self._stations.get(sender) or self._station(sender)
         unit.frames += 1
         if time is not None:
             last = unit.last_heard

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import datetime
 import re
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 _DAY = 86400.0
 
@@ -39,8 +39,7 @@ _STAMP = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Stamp:
+class Stamp(NamedTuple):
     """A parsed leading timestamp and where the rest of the line starts."""
 
     seconds: float
@@ -50,6 +49,10 @@ class Stamp:
 
 def parse_stamp(line: str) -> Stamp | None:
     """The timestamp at the start of ``line``, or None."""
+    # The common shape first, without the expression: "1234.567 C0 FD ...".
+    head, space, _ = line.partition(" ")
+    if space and "." in head and head.replace(".", "", 1).isdigit():
+        return Stamp(float(head), Clock.RELATIVE, len(head) + 1)
     match = _STAMP.match(line)
     if match is None:
         return None
