@@ -93,7 +93,7 @@ def main() -> None:
             frames = write_capture(path, hours)
             made = time.perf_counter() - start
             size = path.stat().st_size / 2**20
-            print(f"capture: {hours:g} h, {frames:,} frames, {size:.1f} MiB ({made:.1f} s to write)")
+            print(f"capture: {hours:g} h, {frames:,} frames, {size:.1f} MiB ({made:.1f} s)")
             result = analyse(path)
             if result["frames"] != frames or result["errors"]:
                 raise SystemExit(f"analysed {result['frames']} of {frames} frames: {result}")

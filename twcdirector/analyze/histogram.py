@@ -41,7 +41,7 @@ class Histogram:
     def add(self, value: float) -> None:
         """Count one value (negative values count as 0)."""
         # Compares, not min()/max(): this runs for every frame of a day's capture.
-        if value < 0.0:
+        if value < 0.0:  # noqa: PLR1730
             value = 0.0
         index = int(value / self._width)
         bins = self._bins
