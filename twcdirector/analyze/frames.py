@@ -11,9 +11,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..exceptions import FramingError
-from ..protocol import MAX_RAW_FRAME, FrameDecoder, Message
+from ..protocol import MAX_RAW_FRAME, FrameDecoder, Message, check_and_decode, unescape
 
 _END = b"\xc0"
+#: The shortest legal body; a shorter run between two C0s is never a frame.
+_SHORTEST_FRAME = 13
 
 
 class Gap(NamedTuple):
@@ -51,35 +53,83 @@ class FrameSplitter:
 
     def feed(self, data: bytes) -> list[Item]:
         """Consume bytes; return what they completed, in order."""
+        text = self._open + data if self._open else data
+        last = text.rfind(_END)
+        if last < 0:
+            self._open = text
+            if len(text) <= MAX_RAW_FRAME:
+                return []
+            # Longer than any frame: the decoder counts it now (an overrun).
+            self._open = b""
+            self.decoder.feed(text)
+            errors, self._errors[:] = list(self._errors), []
+            return list(errors)
+        closed = text[: last + 1]
+        self._open = text[last + 1 :]
+        # One call for every frame the bytes complete; the segments between the C0s tell
+        # where each decoded frame sat among the tail bytes and noise.
+        messages = self.decoder.feed(closed)
+        segments = closed.split(_END)
+        segments.pop()  # after the last C0: nothing
+        if self._errors:
+            return self._ordered_with_errors(segments, messages)
         out: list[Item] = []
-        feed = self.decoder.feed
-        errors = self._errors
-        start = 0
-        size = len(data)
-        while start < size:
-            end = data.find(_END, start)
-            if end < 0:
-                self._open += data[start:] if start else data
-                if len(self._open) > MAX_RAW_FRAME:
-                    # Longer than any frame: the decoder counts it now (an overrun).
-                    feed(self._open)
-                    out.extend(errors)
-                    errors.clear()
-                    self._open = b""
-                break
-            piece = data[start : end + 1]
-            gap = len(self._open) + end - start
-            if self._open:
-                piece = self._open + piece
-                self._open = b""
-            messages = feed(piece)
-            if messages:
-                out.extend(messages)
-            if errors:
-                out.extend(errors)
-                errors.clear()
-            elif not messages and gap:
-                out.append(Gap(gap, piece[0], not self._seen_end))
-            self._seen_end = True
-            start = end + 1
+        index = 0
+        count = len(messages)
+        for segment in segments:
+            if not self._seen_end:
+                self._seen_end = True
+                if segment:
+                    out.append(Gap(len(segment), segment[0], True))
+            elif index < count and len(segment) >= _SHORTEST_FRAME:
+                out.append(messages[index])
+                index += 1
+            elif segment:
+                out.append(Gap(len(segment), segment[0]))
+        if index < count:
+            out.extend(messages[index:])
         return out
+
+    def _ordered_with_errors(self, segments: list[bytes], messages: list[Message]) -> list[Item]:
+        """The rare case of bytes with a bad frame: each long segment is checked again to
+        know whether it was a message or an error; spare errors go to short segments."""
+        errors = list(self._errors)
+        self._errors.clear()
+        out: list[Item] = []
+        decoded = iter(messages)
+        rejected = iter(errors)
+        short_errors = len(errors) - sum(
+            1 for segment in segments if len(segment) >= _SHORTEST_FRAME and not _valid(segment)
+        )
+        for segment in segments:
+            leading = not self._seen_end
+            self._seen_end = True
+            if leading:
+                if segment:
+                    out.append(Gap(len(segment), segment[0], True))
+                continue
+            if len(segment) >= _SHORTEST_FRAME:
+                item = next(decoded, None) if _valid(segment) else next(rejected, None)
+                if item is not None:
+                    out.append(item)
+                continue
+            if segment and short_errors > 0:
+                short_errors -= 1
+                error = next(rejected, None)
+                if error is not None:
+                    out.append(error)
+                    continue
+            if segment:
+                out.append(Gap(len(segment), segment[0]))
+        out.extend(decoded)
+        out.extend(rejected)
+        return out
+
+
+def _valid(raw: bytes) -> bool:
+    """Whether the bytes between two C0s decode (for ordering only; the decoder counts)."""
+    try:
+        check_and_decode(unescape(raw))
+    except FramingError:
+        return False
+    return True
