@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from ..exceptions import ChecksumError, FrameErrorKind, FramingError
 from ..protocol import (
+    MESSAGE_TYPES,
     CloseContactors,
     CloseContactorsAck,
     ControllerHeartbeat,
@@ -34,22 +35,16 @@ from ..protocol import (
     IdleBroadcast,
     Message,
     MeterReply,
-    MeterRequest,
     OpenContactors,
     OpenContactorsAck,
     PeripheralHeartbeat,
     PeripheralLinkReady,
     SerialReply,
-    SerialRequest,
     UnknownMessage,
     VersionReply,
-    VersionRequest,
     VinHighReply,
-    VinHighRequest,
     VinLowReply,
-    VinLowRequest,
     VinMidReply,
-    VinMidRequest,
     state_name,
 )
 from .capture import Chunk
@@ -274,15 +269,9 @@ class BusStatistics:
             OpenContactorsAck: self._unit_frame,
             UnknownMessage: self._unknown_message,
         }
-        for request in (
-            MeterRequest,
-            VersionRequest,
-            SerialRequest,
-            VinHighRequest,
-            VinMidRequest,
-            VinLowRequest,
-        ):
-            self._handlers[request] = self._data_request
+        for cls in MESSAGE_TYPES.values():
+            if issubclass(cls, DataRequest):
+                self._handlers[cls] = self._data_request
 
     # --- input -------------------------------------------------------------------------
 
