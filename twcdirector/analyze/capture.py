@@ -127,7 +127,7 @@ class CaptureReader:
             )
         #: What reading met; complete once :meth:`chunks` is exhausted.
         self.summary = InputSummary(fmt)
-        self._wall_origin: tuple[float, datetime.datetime] | None = None
+        self._parser: _TextParser | None = None
         self._cut = False
         self._check_head(text)
 
@@ -145,8 +145,9 @@ class CaptureReader:
         """The wall time (UTC) of a capture time, where the capture tells it."""
         if self.summary.clock is Clock.EPOCH:
             return datetime.datetime.fromtimestamp(time, datetime.UTC)
-        if self.summary.clock is Clock.MONOTONIC and self._wall_origin is not None:
-            mono, wall = self._wall_origin
+        origin = self._parser.wall_origin if self._parser is not None else None
+        if self.summary.clock is Clock.MONOTONIC and origin is not None:
+            mono, wall = origin
             return wall + datetime.timedelta(seconds=time - mono)
         return None
 
@@ -166,16 +167,18 @@ class CaptureReader:
             lines = self._head.split(b"\n")
             if len(self._head) == self._block:
                 lines.pop()  # cut at the block's end
-            for chunk in _TextParser(self, trial).parse(lines):
+            parser = _TextParser(trial)
+            for chunk in parser.parse(lines):
                 if decoder.feed(chunk.data):
-                    self.summary.clock = trial.clock  # known before the chunks are read
+                    # The clock and wall time are known before the chunks are read.
+                    self.summary.clock = trial.clock
+                    self._parser = parser
                     return
             if trial.event_records and not trial.frame_records:
                 raise NotACaptureError(
                     "a JSON-lines file with events only and no FRAME records "
                     "(write the capture with --log)"
                 )
-            self._wall_origin = None
             raise NotACaptureError("no Gen 2 frame in the first 64 KiB of text")
         if not decoder.feed(self._head) and not decoder.feed(_END):
             raise NotACaptureError("no Gen 2 frame in the first 64 KiB of bytes")
@@ -188,7 +191,7 @@ class CaptureReader:
             data = self._stream.read(self._block)
 
     def _text(self, lines: Iterable[bytes], summary: InputSummary) -> Iterator[Chunk]:
-        parser = _TextParser(self, summary)
+        parser = self._parser = _TextParser(summary)
         yield from parser.parse(lines)
         summary.truncated = self._cut and parser.last_skipped
 
@@ -212,9 +215,10 @@ class CaptureReader:
 class _TextParser:
     """Hex lines and --log records to chunks; counts everything it meets in ``summary``."""
 
-    def __init__(self, reader: CaptureReader, summary: InputSummary) -> None:
-        self._reader = reader
+    def __init__(self, summary: InputSummary) -> None:
         self._summary = summary
+        #: (monotonic, wall time) of the first --log record that has both.
+        self.wall_origin: tuple[float, datetime.datetime] | None = None
         self._days = DayCounter()
         self._last: float | None = None
         #: No frame is open: a line without any C0 is then a bare body, not a frame's middle.
@@ -303,8 +307,8 @@ class _TextParser:
         time: float | None = None
         if isinstance(monotonic, int | float) and not isinstance(monotonic, bool):
             time = self._timed(Clock.MONOTONIC, float(monotonic))
-            if wall is not None and self._reader._wall_origin is None:
-                self._reader._wall_origin = (float(monotonic), wall)
+            if wall is not None and self.wall_origin is None:
+                self.wall_origin = (float(monotonic), wall)
         elif wall is not None:
             time = self._timed(Clock.EPOCH, wall.timestamp())
         direction = record.get("direction")
