@@ -113,7 +113,11 @@ def replay(
     wall: Callable[[float], datetime.datetime | None] | None = None,
     config: DirectorConfig | None = None,
 ) -> None:
-    """Feed timed ``chunks`` to a listen-only director; print its events on ``out``."""
+    """Feed timed ``chunks`` to a listen-only director; print its events on ``out``.
+
+    Chunks before the first timed one have no place in time and are left out.
+    """
+    chunks = itertools.dropwhile(lambda chunk: chunk.time is None, chunks)
     first = next(chunks, None)
     if first is None or first.time is None:
         return
@@ -144,6 +148,7 @@ async def _run(
     director = Director("replay://", listen_only, link_factory=factory)
     printer_out: IO[str] = out
     if wall is not None:
+        # A duck-typed text stream (write, flush) is all the printer uses.
         printer_out = _CaptureTime(out, lambda: wall(loop.time()))  # type: ignore[assignment]
     JsonPrinter(director, printer_out)
     await director.start()

@@ -16,7 +16,6 @@ same unit first, is a timeout.
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -225,9 +224,6 @@ class _Station:
     link_ready: int = 0
     commands: Counter[int] = field(default_factory=Counter)
     addressed: set[int] = field(default_factory=set)
-
-
-_REPLY_TYPES = frozenset({FrameType.REPLY})
 
 
 class BusStatistics:
@@ -551,7 +547,7 @@ class BusStatistics:
         name = message.command_name
         if name in self.unknown or len(self.unknown) < _NAMES_KEPT:
             self.unknown[name] += 1
-        if message.frame_type in _REPLY_TYPES:
+        if message.frame_type == FrameType.REPLY:
             self._unit(time, message)
         else:
             self._controller(time, message)
@@ -650,8 +646,3 @@ def _command_name(code: int) -> str:
         return HeartbeatCommand(code).name
     except ValueError:
         return f"UNKNOWN_{code:02X}"
-
-
-def finite(value: float | None) -> float | None:
-    """None for a missing or NaN value."""
-    return None if value is None or math.isnan(value) else value
