@@ -264,6 +264,7 @@ def test_a_file_that_is_not_a_capture_is_one_line_and_exit_2(
         ["--replay", "x", "--json"],
         ["x", "--duration", "3"],
         ["/does/not/exist"],
+        [str(DATA / "vectors_dump.txt"), "--plot", "/does/not/exist/bus.png"],
     ],
 )
 def test_command_line_mistakes_are_one_line_and_exit_2(

@@ -85,12 +85,12 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> in
             report = listen(args.port, args.duration)
         else:
             report = _read(args.source)
+        if args.plot:
+            from .plot import plot_report  # noqa: PLC0415 (matplotlib is optional)
+
+            plot_report(report, args.plot)  # an unwritable path is an OSError too
     except (OSError, TWCError) as error:
         parser.error(str(error))
-    if args.plot:
-        from .plot import plot_report  # noqa: PLC0415 (matplotlib is optional)
-
-        plot_report(report, args.plot)
     out.write(report.to_json() + "\n" if args.json else render_text(report))
     return 0
 
