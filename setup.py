@@ -27,6 +27,8 @@ setup(
         "aiohttp>=3.10",
     ],
     extras_require={
+        # The bus doctor's --plot (python3 -m twcdirector.analyze CAPTURE --plot FILE.png).
+        "plot": ["matplotlib>=3.7"],
         "test": [
             "pytest>=8",
             "pytest-asyncio>=0.23",
@@ -35,6 +37,7 @@ setup(
             "mypy==2.4.1",  # pinned: a new release may add checks CI would fail on
             "ruff==0.17.6",  # pinned: it also formats the Python in README.md
             "types-pyserial",
+            "matplotlib>=3.7",  # the bus doctor's --plot test draws a real PNG
         ],
     },
     classifiers=[

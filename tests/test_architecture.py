@@ -42,6 +42,8 @@ _BASE = {
     "jsonlog": {"events", "protocol"},
     "screen": {"keys", "gen2", "gen3", "sharing"},
     "terminal": {"screen"},
+    # The headless command's JSON lines, which the bus doctor's replay prints too.
+    "event_printer": {"events", "emitter", "gen3", "jsonlog"},
     # Compatibility shims: the old module paths of the director and the transport.
     "director": {"gen2"},
     "transport": {"gen2"},
@@ -63,6 +65,14 @@ LAYERS: dict[str, set[str]] = {
 #: FORBIDDEN_STDLIB) and other pure modules of twcdirector only.
 PURE = [
     "protocol",
+    "analyze/capture.py",
+    "analyze/findings.py",
+    "analyze/frames.py",
+    "analyze/histogram.py",
+    "analyze/report.py",
+    "analyze/stats.py",
+    "analyze/timestamps.py",
+    "jsonlog.py",
     "sharing",
     "events.py",
     "exceptions.py",
@@ -95,6 +105,11 @@ PURE = [
 ]
 #: The I/O side of the packages that have both: every module there is one or the other.
 ADAPTERS = [
+    "analyze/__init__.py",
+    "analyze/__main__.py",
+    "analyze/live.py",
+    "analyze/plot.py",
+    "analyze/replay.py",
     "gen2/__init__.py",
     "gen2/director.py",
     "gen2/transport.py",
@@ -106,7 +121,7 @@ ADAPTERS = [
     "simulator/link.py",
     "simulator/runner.py",
 ]
-SPLIT_PACKAGES = ["protocol", "sharing", "gen2", "gen3", "simulator"]
+SPLIT_PACKAGES = ["protocol", "sharing", "gen2", "gen3", "simulator", "analyze"]
 FORBIDDEN_STDLIB = {
     "asyncio",
     "curses",

@@ -14,10 +14,9 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from typing import IO, Any
+from collections.abc import Sequence
+from typing import IO
 
-from . import events
 from . import gen3 as gen3_package
 from .cli import (
     EXIT_USAGE,
@@ -28,29 +27,15 @@ from .cli import (
     director_config,
 )
 from .emitter import SafeEmitter
+from .event_printer import JsonPrinter
 from .exceptions import ConfigurationError, LinkError
 from .gen2.config import DirectorConfig
 from .gen2.director import Director
 from .gen2.transport import LinkFactory
-from .gen3.events import GEN3_ERROR, UNIT_EVENTS
-from .jsonlog import event_line
 
 _LOGGER = logging.getLogger(__name__)
 
 PROG = "python3 -m twcdirector"
-
-_DIRECTOR_EVENTS = (
-    events.NEW_DEVICE,
-    events.FRAMING_ERROR,
-    events.LINK_LOST,
-    events.LINK_RESTORED,
-    events.BUS_ERROR,
-    events.BUS_MESSAGE,
-    events.SHARING_CHANGED,
-)
-#: Per device: readings and decoded commands come through __ALL_COMMANDS__ under their names.
-_DEVICE_EVENTS = (events.ALL_COMMANDS, *events.PERIPHERAL_EVENTS)
-_GEN3_EVENTS = (events.ALL_COMMANDS, *UNIT_EVENTS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,37 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from(args: argparse.Namespace) -> DirectorConfig:
     """The options as a config; raises ConfigurationError."""
     return director_config(args, fail_safe=args.fail_safe)
-
-
-class JsonPrinter:
-    """Subscribes to every event of a director (or a Gen 3 monitor alone) and its devices;
-    prints JSON lines."""
-
-    def __init__(self, director: SafeEmitter, out: IO[str]) -> None:
-        self._out = out
-        for name in _DIRECTOR_EVENTS:
-            director.on(name, self._handler(name, None))
-        director.on(events.NEW_DEVICE, self._watch)
-
-    def watch_gen3(self, monitor: SafeEmitter) -> None:
-        """Also print what the monitor says of units not announced yet (never answered)."""
-        for name in (GEN3_ERROR, events.DEVICE_LOST):
-            monitor.on(name, self._handler(name, None))
-
-    def _watch(self, new: events.NewDevice) -> None:
-        device = new.device
-        for name in _DEVICE_EVENTS if new.generation == 2 else _GEN3_EVENTS:
-            device.on(name, self._handler(name, new.device_id))
-
-    def _handler(self, name: str, device: str | None) -> Callable[[Any], None]:
-        def handler(payload: Any) -> None:
-            self.print(name, device, payload)
-
-        return handler
-
-    def print(self, name: str, device: str | None, payload: Any) -> None:
-        self._out.write(event_line(name, device, payload) + "\n")
-        self._out.flush()
 
 
 async def run(

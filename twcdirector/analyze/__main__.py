@@ -1,0 +1,104 @@
+"""``python3 -m twcdirector.analyze``: the bus doctor.
+
+Reads a capture (a ``--log`` JSON-lines file, a raw byte capture or a text hex dump) or
+listens to a port without transmitting, and prints a report per bus and per unit with
+findings in plain words; ``--json`` for machines, ``--plot FILE.png`` to look at it.
+``--replay LOG`` feeds a capture through the director in listen-only mode in virtual time
+and prints the JSON-line events the headless command would have printed. A file that is
+not a capture or a bad option prints one line on stderr and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import IO, NoReturn
+
+from ..exceptions import TWCError
+from .capture import CaptureReader
+from .report import Report, analyze_capture, render_text
+
+PROG = "python3 -m twcdirector.analyze"
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors on one line, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = _Parser(prog=PROG, description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "source", nargs="?", metavar="SOURCE", help="a --log file, raw capture or hex dump"
+    )
+    parser.add_argument(
+        "--port", metavar="URL", help="listen to this serial port or pyserial URL (never sends)"
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        metavar="S",
+        help="with --port: stop after S seconds (default: at Ctrl-C or SIGTERM)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--plot", metavar="FILE.png", help="draw current and state per unit (needs matplotlib)"
+    )
+    parser.add_argument(
+        "--replay",
+        metavar="LOG",
+        help="print the events a listen-only director reports for this capture",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    out = out if out is not None else sys.stdout
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    given = [name for name in ("source", "port", "replay") if getattr(args, name)]
+    if len(given) != 1:
+        parser.error("give exactly one of SOURCE, --port URL or --replay LOG")
+    if args.duration is not None and (not args.port or args.duration <= 0):
+        parser.error("--duration takes a positive number of seconds, with --port")
+    if args.replay and (args.json or args.plot):
+        parser.error("--replay prints events; --json and --plot go with SOURCE or --port")
+    if args.plot:
+        from .plot import plot_available  # noqa: PLC0415 (matplotlib is optional)
+
+        if not plot_available():
+            parser.error("--plot needs matplotlib: pip install 'twcdirector[plot]'")
+    try:
+        if args.replay:
+            from .replay import replay_file  # noqa: PLC0415 (asyncio and the director)
+
+            return replay_file(args.replay, out)
+        if args.port:
+            from .live import listen  # noqa: PLC0415 (asyncio and pyserial)
+
+            report = listen(args.port, args.duration)
+        else:
+            report = _read(args.source)
+        if args.plot:
+            from .plot import plot_report  # noqa: PLC0415 (matplotlib is optional)
+
+            plot_report(report, args.plot)  # an unwritable path is an OSError too
+    except (OSError, TWCError) as error:
+        parser.error(str(error))
+    out.write(report.to_json() + "\n" if args.json else render_text(report))
+    return 0
+
+
+def _read(path: str) -> Report:
+    with open(path, "rb") as stream:
+        return analyze_capture(CaptureReader(stream), source=path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
