@@ -23,7 +23,10 @@ setup(
         "tesla-wall-connector>=1.0",
     ],
     extras_require={
+        # The MQTT bridge (python3 -m twcdirector --mqtt URL).
+        "mqtt": ["aiomqtt>=2.0"],
         "test": [
+            "aiomqtt>=2.0",  # the MQTT bridge's tests run against a real broker
             "pytest>=8",
             "pytest-asyncio>=0.23",
             "pytest-timeout>=2.2",

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -18,11 +20,13 @@ from typing import IO, Any, NoReturn
 
 from . import events
 from . import gen3 as gen3_package
+from . import mqtt as mqtt_package
 from .director import Director
 from .emitter import SafeEmitter
 from .exceptions import ConfigurationError, LinkError
 from .gen3.events import UNIT_EVENTS
 from .jsonlog import event_line
+from .mqtt import settings as mqtt_settings
 from .protocol.config import DirectorConfig
 from .transport import LinkFactory
 
@@ -94,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also watch this Gen 3 Wall Connector over HTTP (read-only); repeatable",
     )
     parser.add_argument("--verbose", "-v", action="count", default=0, help="log to stderr")
+    mqtt_settings.add_options(parser)
     return parser
 
 
@@ -144,6 +149,7 @@ async def run(
     link_factory: LinkFactory | None = None,
     stop: asyncio.Event | None = None,
     gen3: Sequence[str] = (),
+    mqtt: mqtt_settings.MqttSettings | None = None,
 ) -> int:
     """Run until ``stop`` is set or SIGINT/SIGTERM; return the exit code."""
     out = out if out is not None else sys.stdout
@@ -162,15 +168,23 @@ async def run(
         # Attribute access loads the monitor (and aiohttp) only when Gen 3 units are watched.
         director.attach_gen3(gen3_package.Gen3Monitor(gen3))
     JsonPrinter(director, out)
+    bridge = None
+    if mqtt is not None:
+        # Attribute access loads the bridge (and aiomqtt) only with --mqtt.
+        bridge = mqtt_package.MqttBridge(director, mqtt)
     try:
         try:
             await director.start()
         except LinkError as error:
             err.write(f"{PROG}: error: {error}\n")
             return EXIT_USAGE
+        if bridge is not None:
+            await bridge.start()
         await stop.wait()
         return 0
     finally:
+        if bridge is not None:
+            await bridge.close()
         await director.close()
         for signum in handled:
             loop.remove_signal_handler(signum)
@@ -182,8 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = config_from(args)
+        mqtt = mqtt_settings.settings_from(args, os.environ)
     except ConfigurationError as error:
         parser.error(str(error))
+    if mqtt is not None and importlib.util.find_spec("aiomqtt") is None:
+        parser.error("--mqtt needs aiomqtt: pip install 'twcdirector[mqtt]'")
     if args.verbose:
         level = logging.INFO if args.verbose == 1 else logging.DEBUG
         logging.basicConfig(
@@ -195,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 gen3_package.normalize_host(host)
         except ConfigurationError as error:
             parser.error(str(error))
-    return asyncio.run(run(args.port, config, gen3=args.gen3))
+    return asyncio.run(run(args.port, config, gen3=args.gen3, mqtt=mqtt))
 
 
 if __name__ == "__main__":
