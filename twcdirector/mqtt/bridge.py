@@ -58,6 +58,8 @@ BACKOFF_MAX = 30.0
 STALE_AFTER = 120.0
 #: Seconds to collect our retained discovery configs before removing them (discovery off).
 SETTLE = 3.0
+#: Seconds close() waits for the broker before it drops the connection.
+CLOSE_TIMEOUT = 2.0
 ONLINE, OFFLINE = "online", "offline"
 _QOS = 1
 #: Per-device events after which a device's values are sampled again.
@@ -113,6 +115,8 @@ class MqttBridge:
         #: Discovery topics this run publishes, and ours found on the broker.
         self._published: set[str] = set()
         self._found: set[str] = set()
+        #: Topic keys of every unit this run has published.
+        self._units: set[str] = set()
         self._cleanup_at: float | None = None
         self._sampled = asyncio.Event()
         self._wake = asyncio.Event()
@@ -144,19 +148,22 @@ class MqttBridge:
         self._runner = loop.create_task(self._connect_loop(), name="twcdirector mqtt")
 
     async def close(self) -> None:
-        """Say ``offline`` (retained) if connected, then disconnect."""
+        """Say ``offline`` (retained) if connected, then disconnect (a hung broker is given
+        :data:`CLOSE_TIMEOUT` seconds, then dropped)."""
         client = self._client
         if client is not None:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-                async with asyncio.timeout(2):
+                async with asyncio.timeout(CLOSE_TIMEOUT):
                     await client.publish(self.topics.availability, OFFLINE, qos=_QOS, retain=True)
-        for task in (self._runner, self._sampler, *self._tasks):
-            if task is not None:
-                task.cancel()
-        for task in (self._runner, self._sampler, *self._tasks):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                    await task
+        tasks = [t for t in (self._runner, self._sampler, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        _, pending = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT) if tasks else (set(), set())
+        for task in pending:
+            task.cancel()  # again: aiomqtt waits for a hung broker's goodbye while cancelled
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await task
 
     # --- event handlers: record and wake, nothing else -----------------------------------
 
@@ -225,6 +232,7 @@ class MqttBridge:
 
     def _put_gen2(self, snap: Any) -> None:
         unit = gen2_unit(snap.id)
+        self._units.add(unit)
         for key, value in gen2_values(snap).items():
             self._outbox.put(self.topics.unit(unit, key), value)
         limit = self._director.config.max_current
@@ -249,6 +257,7 @@ class MqttBridge:
         unit = gen3_unit(snap.serial_number or "")
         if unit is None:
             return  # keyed by serial number: wait for the version reading
+        self._units.add(unit)
         for key, value in gen3_values(snap).items():
             self._outbox.put(self.topics.unit(unit, key), value)
         model = "Gen 3 Wall Connector" + (f" ({snap.part_number})" if snap.part_number else "")
@@ -330,6 +339,8 @@ class MqttBridge:
             await client.subscribe(topic, qos=_QOS)
         await client.subscribe(f"{self.topics.discovery_prefix}/status", qos=_QOS)
         if self._cleanup_at is not None:
+            # Our retained configs arrive on this subscription; give them time to.
+            self._cleanup_at = max(self._cleanup_at, now + SETTLE)
             await client.subscribe(self.topics.discovery_filter, qos=_QOS)
         self._client = client
         receiver = asyncio.create_task(self._receive(client))
@@ -365,13 +376,13 @@ class MqttBridge:
         self._cleanup_at = None
         stale = sorted(self._found - self._published)
         units = {self.topics.owns_discovery(topic) for topic in stale} - {None, ""}
-        live = {self.topics.owns_discovery(topic) for topic in self._published}
+        # Kept as values, not notices: a removal must not be dropped from a full notice queue.
         for topic in stale:
-            self._outbox.notify(topic, "", retain=True)
-        for unit in sorted(u for u in units if u is not None and u not in live):
+            self._outbox.put(topic, "", refresh=False)
+        for unit in sorted(u for u in units if u is not None and u not in self._units):
             _LOGGER.info("removing unit %s from MQTT discovery and state", unit)
             for key in UNIT_KEYS:
-                self._outbox.notify(self.topics.unit(unit, key), "", retain=True)
+                self._outbox.put(self.topics.unit(unit, key), "", refresh=False)
         self._found.clear()
         with contextlib.suppress(aiomqtt.MqttError):
             await client.unsubscribe(self.topics.discovery_filter)
