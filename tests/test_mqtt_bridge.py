@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import statistics
 from collections.abc import AsyncIterator
@@ -15,12 +16,13 @@ import pytest
 
 from tests.e2e_helpers import Recorder, fast_config, fast_units
 from tests.mqtt_helpers import BOUND, Broker, watching
-from twcdirector import events
+from twcdirector import Gen3Monitor, events
 from twcdirector.director import Director
-from twcdirector.mqtt import MqttSettings
+from twcdirector.mqtt import MqttSettings, gen3_unit
 from twcdirector.mqtt.bridge import MqttBridge
-from twcdirector.protocol import ControllerHeartbeat
+from twcdirector.protocol import ControllerHeartbeat, OpenContactors
 from twcdirector.simulator import SimulatedBus
+from twcdirector.simulator.gen3 import start_gen3_units
 
 BASE = "twcdirector/f00d"
 
@@ -37,12 +39,19 @@ async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
 
 @contextlib.asynccontextmanager
 async def bridged(
-    broker_port: int, units: int = 2, *, stale_after: float = 120.0, **settings: Any
+    broker_port: int,
+    units: int = 2,
+    *,
+    stale_after: float = 120.0,
+    gen3: tuple[str, ...] = (),
+    **settings: Any,
 ) -> AsyncIterator[tuple[SimulatedBus, Director, MqttBridge, Recorder]]:
     """Simulated units, a director at the fast test cadence and a bridge to the broker."""
     config = fast_config(**settings.pop("config", {}))
     async with SimulatedBus.on_pty(fast_units(units, protocols=(2,))) as sim:
         director = Director(sim.port, config)
+        if gen3:
+            director.attach_gen3(Gen3Monitor(gen3))
         recorder = Recorder()
         recorder.attach(director)
         bridge = MqttBridge(
@@ -204,3 +213,67 @@ async def test_discovery_of_a_unit_gone_is_removed_and_off_removes_everything(
     assert not [topic for topic in retained if "twcdirector_f00d" in topic]
     assert other in retained
     assert retained[f"{BASE}/1839/status"] == "A"
+
+
+async def test_gen3_units_are_read_only_and_contactors_need_the_option(broker: Broker) -> None:
+    (gen3,) = await start_gen3_units(1)
+    gen3.plug_in()
+    gen3.start_charging(24)
+    key = gen3_unit(gen3.state.serial_number)
+    assert key is not None
+    gen3_config = f"homeassistant/sensor/twcdirector_f00d_{key}/status/config"
+    try:
+        async with (
+            watching(broker) as watcher,
+            bridged(broker.port, units=1, gen3=(gen3.host_port,), allow_contactors=True) as (
+                sim,
+                _,
+                _,
+                _,
+            ),
+        ):
+            await watcher.until(
+                lambda: (
+                    watcher.latest.get(f"{BASE}/{key}/status") == "C"
+                    and watcher.latest.get(f"{BASE}/{key}/serial") == gen3.state.serial_number
+                    and bool(watcher.latest.get(f"{BASE}/{key}/lifetime_energy"))
+                    and bool(watcher.latest.get(gen3_config))
+                    and bool(watcher.latest.get(f"{BASE}/1839/status"))
+                )
+            )
+            assert float(watcher.latest[f"{BASE}/{key}/actual_current"]) > 20
+            assert watcher.latest[f"{BASE}/{key}/car_connected"] == "true"
+            ours = [t for t in watcher.latest if f"twcdirector_f00d_{key}/" in t]
+            assert not [t for t in ours if "/number/" in t or "allowed_current" in t], ours
+            assert json.loads(watcher.latest[gen3_config])["device"]["serial_number"] == (
+                gen3.state.serial_number
+            )
+            # Read-only: a command for it is refused, and so is one for a unit that is not there.
+            await watcher.publish(f"{BASE}/{key}/session_current/set", "16")
+            await watcher.publish(f"{BASE}/beef/session_current/set", "16")
+            await watcher.until(
+                lambda: (
+                    "read-only" in watcher.latest.get(f"{BASE}/{key}/error", "")
+                    and "no unit beef" in watcher.latest.get(f"{BASE}/beef/error", "")
+                )
+            )
+            # --mqtt-allow-contactors: buttons in discovery, and an open reaches the unit.
+            assert watcher.latest.get(
+                "homeassistant/button/twcdirector_f00d_1839/open_contactors/config"
+            )
+            await watcher.publish(f"{BASE}/1839/contactors/set", "open")
+            await sim.wait_for(lambda: any(isinstance(m, OpenContactors) for _, m in sim.received))
+    finally:
+        await gen3.stop()
+    # Without the option the topic is not even subscribed: nothing reaches the bus.
+    async with (
+        watching(broker) as watcher,
+        bridged(broker.port, units=1) as (sim, _, bridge, _),
+    ):
+        await watcher.until(lambda: bridge.connected)  # subscribed to everything it takes
+        start = asyncio.get_running_loop().time()
+        await watcher.publish(f"{BASE}/1839/contactors/set", "open")
+        await watcher.publish(f"{BASE}/1839/session_current/set", "abc")  # a marker after it
+        await watcher.until(lambda: bool(watcher.latest.get(f"{BASE}/1839/error")))
+        assert "contactors" not in watcher.latest[f"{BASE}/1839/error"]
+        assert not any(isinstance(m, OpenContactors) for at, m in sim.received if at >= start)
