@@ -47,7 +47,7 @@ from .values import (
 )
 
 if TYPE_CHECKING:
-    from .. import Director, Gen3Unit, Peripheral
+    from .. import Director, Gen3Unit, Peripheral, PeripheralSnapshot
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -117,6 +117,8 @@ class MqttBridge:
         self._found: set[str] = set()
         #: Topic keys of every unit this run has published.
         self._units: set[str] = set()
+        #: What each unit's discovery configs were last built from.
+        self._infos: dict[str, UnitInfo] = {}
         self._cleanup_at: float | None = None
         self._sampled = asyncio.Event()
         self._wake = asyncio.Event()
@@ -143,7 +145,12 @@ class MqttBridge:
             self._clock = loop.time
         now = self._clock()
         self._cleanup_at = now + (self._stale_after if self._settings.discovery else SETTLE)
-        self._put_site(now)
+        self._put_site()
+        config = self._director.config
+        shared = None if config.shared_max is None else int(config.shared_max)
+        self._put_discovery(
+            site_configs(self.topics, config.controller_id, __version__, shared_max=shared)
+        )
         self._sampler = loop.create_task(self._sample_loop(), name="twcdirector mqtt sampler")
         self._runner = loop.create_task(self._connect_loop(), name="twcdirector mqtt")
 
@@ -211,7 +218,7 @@ class MqttBridge:
 
     def _sample(self, now: float) -> None:
         dirty, self._dirty = self._dirty, set()
-        if any(device_id in self._gen2 for device_id in dirty) or self._available:
+        if self._available is not None or any(device_id in self._gen2 for device_id in dirty):
             snapshot = self._director.snapshot()
             for unit in snapshot.peripherals:
                 if unit.id_hex in dirty:
@@ -224,13 +231,13 @@ class MqttBridge:
                 change = self._available.poll(now, charging_minimum(snapshot.peripherals))
                 if change is not None:
                     self._apply(change.total_max, change.note)
-                self._put_site(now)
+                self._put_site()
         for device_id in dirty:
             gen3 = self._gen3.get(device_id)
             if gen3 is not None:
                 self._put_gen3(gen3)
 
-    def _put_gen2(self, snap: Any) -> None:
+    def _put_gen2(self, snap: PeripheralSnapshot) -> None:
         unit = gen2_unit(snap.id)
         self._units.add(unit)
         for key, value in gen2_values(snap).items():
@@ -261,11 +268,11 @@ class MqttBridge:
         for key, value in gen3_values(snap).items():
             self._outbox.put(self.topics.unit(unit, key), value)
         model = "Gen 3 Wall Connector" + (f" ({snap.part_number})" if snap.part_number else "")
-        info = UnitInfo(unit, 3, model, snap.firmware_version, snap.serial_number)
-        self._put_discovery(unit_configs(self.topics, info, __version__))
+        self._put_unit_discovery(
+            UnitInfo(unit, 3, model, snap.firmware_version, snap.serial_number)
+        )
 
-    def _put_site(self, now: float) -> None:
-        config = self._director.config
+    def _put_site(self) -> None:
         if self._available is not None:
             self._outbox.put(
                 self.topics.site(AVAILABLE_CURRENT), format_value(self._available.applied)
@@ -273,10 +280,15 @@ class MqttBridge:
             self._outbox.put(
                 self.topics.site("available_current_source"), self._available.source.value
             )
-        shared = None if config.shared_max is None else int(config.shared_max)
-        self._put_discovery(
-            site_configs(self.topics, config.controller_id, __version__, shared_max=shared)
-        )
+
+    def _put_unit_discovery(self, info: UnitInfo) -> None:
+        # Configs are rebuilt only when what they say changes (firmware known, a new rating),
+        # not at every frame.
+        if self._infos.get(info.unit) == info:
+            return
+        self._infos[info.unit] = info
+        contactors = self._settings.allow_contactors and info.generation == 2
+        self._put_discovery(unit_configs(self.topics, info, __version__, contactors=contactors))
 
     def _put_discovery(self, configs: dict[str, str]) -> None:
         if not self._settings.discovery:
