@@ -146,6 +146,11 @@ async def test_discovery_configs_are_retained_and_valid(stack: Stack) -> None:
         assert watcher.latest[f"{BASE}/{unit}/online"] == "true"
     # Contactor buttons only with --mqtt-allow-contactors.
     assert not any("/button/" in topic for topic in ours)
+    # Home Assistant restarted (its birth message): everything is sent again.
+    status_config = "homeassistant/sensor/twcdirector_f00d_1839/status/config"
+    before = len(watcher.values(status_config))
+    await watcher.publish("homeassistant/status", "online")
+    await watcher.until(lambda: len(watcher.values(status_config)) > before)
     # Retained: a client that subscribes now gets them all at once.
     async with watching(stack.broker, "homeassistant/#") as late:
         await late.until(lambda: set(ours) <= set(late.latest))
