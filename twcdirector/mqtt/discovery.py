@@ -9,7 +9,6 @@ with ``unique_id``, ``device`` (``identifiers``, ``model``, ``sw_version``, ``vi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -211,9 +210,3 @@ def site_configs(
         }
         configs[topics.discovery(component, None, key)] = _dump(config)
     return configs
-
-
-def stale(found: Iterable[str], published: Iterable[str]) -> list[str]:
-    """Discovery topics of ours found on the broker that this run does not publish."""
-    keep = set(published)
-    return sorted(set(found) - keep)

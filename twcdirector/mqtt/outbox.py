@@ -54,8 +54,6 @@ class Outbox:
         self._topics: dict[str, _Topic] = {}
         self._notices: deque[Outgoing] = deque(maxlen=notice_limit)
         self._next_refresh: float | None = None
-        #: Messages handed out so far.
-        self.handed_out = 0
 
     def put(self, topic: str, value: str, *, retain: bool = True, refresh: bool = True) -> None:
         """Record a topic's latest value; it goes out if it differs from what was sent.
@@ -69,19 +67,6 @@ class Outbox:
             return
         entry.value = value
         entry.pending = value != entry.sent
-
-    def value(self, topic: str) -> str | None:
-        """The latest value recorded for a topic."""
-        entry = self._topics.get(topic)
-        return None if entry is None else entry.value
-
-    def topics(self) -> list[str]:
-        """Every topic with a value."""
-        return list(self._topics)
-
-    def forget(self, topic: str) -> None:
-        """Stop publishing a topic (its unit or entity is gone)."""
-        self._topics.pop(topic, None)
 
     def notify(self, topic: str, payload: str, *, retain: bool = False) -> None:
         """A one-off message, sent before any value and never rate-limited or repeated."""
@@ -110,7 +95,6 @@ class Outbox:
                 entry.sent = entry.value
                 entry.sent_at = now
                 entry.pending = False
-        self.handed_out += len(out)
         return out
 
     def next_due(self) -> float | None:
