@@ -29,7 +29,10 @@ setup(
     extras_require={
         # The bus doctor's --plot (python3 -m twcdirector.analyze CAPTURE --plot FILE.png).
         "plot": ["matplotlib>=3.7"],
+        # The MQTT bridge (python3 -m twcdirector --mqtt URL).
+        "mqtt": ["aiomqtt>=2.0"],
         "test": [
+            "aiomqtt>=2.0",  # the MQTT bridge's tests run against a real broker
             "pytest>=8",
             "pytest-asyncio>=0.23",
             "pytest-timeout>=2.2",

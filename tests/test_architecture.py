@@ -95,6 +95,12 @@ PURE = [
     "gen3/overview.py",
     "gen3/schedule.py",
     "gen3/tracker.py",
+    "mqtt/available.py",
+    "mqtt/discovery.py",
+    "mqtt/outbox.py",
+    "mqtt/settings.py",
+    "mqtt/topics.py",
+    "mqtt/values.py",
     "simulator/bus.py",
     "simulator/car.py",
     "simulator/config.py",
@@ -115,13 +121,15 @@ ADAPTERS = [
     "gen2/transport.py",
     "gen3/__init__.py",
     "gen3/monitor.py",
+    "mqtt/__init__.py",
+    "mqtt/bridge.py",
     "simulator/__init__.py",
     "simulator/__main__.py",
     "simulator/gen3.py",
     "simulator/link.py",
     "simulator/runner.py",
 ]
-SPLIT_PACKAGES = ["protocol", "sharing", "gen2", "gen3", "simulator", "analyze"]
+SPLIT_PACKAGES = ["protocol", "sharing", "gen2", "gen3", "simulator", "analyze", "mqtt"]
 FORBIDDEN_STDLIB = {
     "asyncio",
     "curses",

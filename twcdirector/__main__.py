@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from typing import IO
 
 from . import gen3 as gen3_package
+from . import mqtt as mqtt_package
 from .cli import (
     EXIT_USAGE,
     OneLineParser,
@@ -32,6 +35,7 @@ from .exceptions import ConfigurationError, LinkError
 from .gen2.config import DirectorConfig
 from .gen2.director import Director
 from .gen2.transport import LinkFactory
+from .mqtt import settings as mqtt_settings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--fail-safe", action="store_true", help="on stop, set every unit's session current to 0 A"
     )
+    mqtt_settings.add_options(parser)
     return parser
 
 
@@ -62,6 +67,7 @@ async def run(
     link_factory: LinkFactory | None = None,
     stop: asyncio.Event | None = None,
     gen3: Sequence[str] = (),
+    mqtt: mqtt_settings.MqttSettings | None = None,
 ) -> int:
     """Run until ``stop`` is set or SIGINT/SIGTERM; return the exit code.
 
@@ -72,6 +78,7 @@ async def run(
     # Attribute access loads the monitor (and aiohttp) only when Gen 3 units are watched.
     monitor = gen3_package.Gen3Monitor(gen3) if gen3 else None
     source: SafeEmitter
+    director: Director | None = None
     if port is not None:
         director = Director(port, config, link_factory=link_factory)
         if monitor is not None:
@@ -92,15 +99,25 @@ async def run(
             handled.append(signum)
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # not the main thread, or not a Unix loop
+    bridge = None
+    if mqtt is not None:
+        if director is None:
+            raise ConfigurationError("--mqtt needs a Gen 2 bus (--port)")
+        # Attribute access loads the bridge (and aiomqtt) only with --mqtt.
+        bridge = mqtt_package.MqttBridge(director, mqtt)
     try:
         try:
             await start()
         except LinkError as error:
             err.write(f"{PROG}: error: {error}\n")
             return EXIT_USAGE
+        if bridge is not None:
+            await bridge.start()
         await stop.wait()
         return 0
     finally:
+        if bridge is not None:
+            await bridge.close()
         await close()
         for signum in handled:
             loop.remove_signal_handler(signum)
@@ -113,12 +130,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.port is None:
         check_gen3_only(parser, args)
     config = checked_config(parser, args, fail_safe=args.fail_safe)
+    try:
+        mqtt = mqtt_settings.settings_from(args, os.environ)
+    except ConfigurationError as error:
+        parser.error(str(error))
+    if mqtt is not None and args.port is None:
+        parser.error("--mqtt needs a Gen 2 bus (--port); Gen 3 units alone are not bridged yet")
+    if mqtt is not None and importlib.util.find_spec("aiomqtt") is None:
+        parser.error("--mqtt needs aiomqtt: pip install 'twcdirector[mqtt]'")
     if args.verbose:
         level = logging.INFO if args.verbose == 1 else logging.DEBUG
         logging.basicConfig(
             level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
         )
-    return asyncio.run(run(args.port, config, gen3=args.gen3))
+    return asyncio.run(run(args.port, config, gen3=args.gen3, mqtt=mqtt))
 
 
 if __name__ == "__main__":
