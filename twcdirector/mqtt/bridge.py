@@ -23,6 +23,7 @@ import aiomqtt
 
 from .. import __version__, events
 from ..exceptions import DeviceNotFoundError, NotApplicableError, TWCError
+from ..protocol.codes import MINIMUM_AMPS
 from ..sharing import InstallationLimits
 from .available import AvailableCurrent, Source
 from .discovery import UnitInfo, site_configs, unit_configs
@@ -252,7 +253,7 @@ class MqttBridge:
             model=f"Gen 2 Wall Connector (protocol {int(snap.protocol)})",
             firmware=snap.firmware,
             serial=snap.serial,
-            minimum=5 if int(snap.protocol) == 1 else 6,
+            minimum=MINIMUM_AMPS[snap.protocol],
             ceiling=ceiling,
         )
         self._put_discovery(
