@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO
 
+from . import __version__
 from . import gen3 as gen3_package
 from .cli import (
     EXIT_USAGE,
@@ -41,6 +42,7 @@ PROG = "python3 -m twcdirector"
 def build_parser() -> argparse.ArgumentParser:
     """The command line: the shared bus options (:mod:`twcdirector.cli`) and ``--fail-safe``."""
     parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_bus_options(parser, port_required=False, log=False, verbose_help="log to stderr")
     parser.add_argument(
         "--fail-safe", action="store_true", help="on stop, set every unit's session current to 0 A"

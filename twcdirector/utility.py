@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from . import events
+from . import __version__, events
 from .cli import OneLineParser, add_bus_options, check_gen3_only, checked_config
 from .exceptions import (
     CommandFailedError,
@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
             "- / + decrease / increase; q or Ctrl-C quit"
         ),
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_bus_options(parser, verbose_help="more detail in the on-screen log")
     parser.add_argument(
         "--simulate",
