@@ -11,12 +11,14 @@ too) reports a mistake as one line on stderr with exit code 2.
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any, NoReturn
 
 from .events import parse_id
 from .exceptions import ConfigurationError, InvalidValueError
 from .gen2.config import DirectorConfig
 from .gen3.config import normalize_host
+from .recorder import DEFAULT_MAX_MB, LogFile
 
 #: The exit code of a command-line mistake (and of a port that cannot be opened).
 EXIT_USAGE = 2
@@ -93,6 +95,16 @@ def add_bus_options(
             metavar="FILE",
             help="append one JSON line per frame seen or sent and per event (default: no log)",
         )
+        parser.add_argument(
+            "--log-max-mb",
+            metavar="MB",
+            type=float,
+            default=DEFAULT_MAX_MB,
+            help=(
+                f"rotate --log at this size, keeping two older files; 0: never "
+                f"(default: {DEFAULT_MAX_MB:g}, at most 60 MB on an SD card)"
+            ),
+        )
     parser.add_argument("-v", "--verbose", action="count", default=0, help=verbose_help)
 
 
@@ -124,6 +136,21 @@ def checked_config(
         return director_config(args, **extra)
     except ConfigurationError as error:
         parser.error(str(error))
+
+
+def check_log_size(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse (one line, exit 2) a ``--log-max-mb`` that is negative or not a number."""
+    if not math.isfinite(args.log_max_mb) or args.log_max_mb < 0:
+        parser.error(f"--log-max-mb must be 0 (never rotate) or more, not {args.log_max_mb:g}")
+
+
+def open_log(path: str, max_mb: float) -> LogFile:
+    """The ``--log`` file, opened now so that a path that cannot be written is said before
+    anything starts; raises :class:`~twcdirector.ConfigurationError` (one line)."""
+    try:
+        return LogFile(path, max_mb)
+    except OSError as error:
+        raise ConfigurationError(f"cannot write --log {path}: {error.strerror or error}") from None
 
 
 #: Options that only mean something on a Gen 2 bus: (argparse dest, flag).
