@@ -233,7 +233,10 @@ class Console:
     def _on_message(self, device_id: str | None, message: Message) -> None:
         """With -v, every decoded command (heartbeats every 1.3 s, data every 11.8 s)."""
         if self._verbose:
-            self.note(device_id, describe(message))
+            # A frame from no claimed unit is named by its sender, in hex like every ID.
+            sender = getattr(message, "sender", None)
+            who = device_id or (None if sender is None else f"{sender:04X}")
+            self.note(who, describe(message))
 
     def _on_reading(self, device_id: str, reading: Any) -> None:
         """A Gen 3 endpoint was read: on screen only with -v."""
