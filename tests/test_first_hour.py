@@ -163,7 +163,8 @@ def test_log_max_mb_must_not_be_negative(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_headless_log_records_frames_events_and_warnings(tmp_path: Path) -> None:
-    """The headless ``--log`` has the utility's format: raw frames, events, log records."""
+    """The headless ``--log`` has the utility's format (both use one Recorder): raw frames,
+    events (capacity sharing's among them), log records."""
     path = tmp_path / "headless.jsonl"
 
     async def main_() -> int:
@@ -174,7 +175,7 @@ def test_headless_log_records_frames_events_and_warnings(tmp_path: Path) -> None
         loop.call_later(15, stop.set)
         code = await headless.run(
             "mem://",
-            DirectorConfig(max_current=16),
+            DirectorConfig(max_current=16, shared_max=20),
             out=io.StringIO(),
             link_factory=bus.factory,
             stop=stop,
@@ -189,7 +190,7 @@ def test_headless_log_records_frames_events_and_warnings(tmp_path: Path) -> None
     assert {r["direction"] for r in frames} == {"rx", "tx"}
     assert all(re.fullmatch(r"[0-9a-f]+", r["hex"]) for r in frames)
     names = {r["event"] for r in records}
-    assert {"TWC_NEW_DEVICE", "TWC_STATUS", "LOG"} <= names
+    assert {"TWC_NEW_DEVICE", "TWC_STATUS", "TWC_SHARING_CHANGED", "LOG"} <= names
     [warning] = [r for r in records if r["event"] == "LOG"]
     assert warning["data"] == {
         "level": "WARNING",

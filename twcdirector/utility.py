@@ -53,7 +53,7 @@ from .gen3 import (
 from .jsonlog import describe
 from .keys import COMMAND_KEYS, Action, KeyCommand
 from .protocol import Message
-from .recorder import LogFile, Recorder
+from .recorder import DEFAULT_MAX_MB, LogFile, Recorder
 from .screen import Screen, ScreenSnapshot, render
 from .sharing import SharingSnapshot
 from .simulator import SimulatedBus, default_units, demo_scenario
@@ -101,7 +101,7 @@ class Options:
     verbose: int
     gen3: tuple[str, ...] = ()
     simulate_gen3: int = 0
-    log_max_mb: float = 20.0
+    log_max_mb: float = DEFAULT_MAX_MB
 
     @property
     def warning(self) -> str | None:
