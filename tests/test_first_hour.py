@@ -10,19 +10,20 @@ import logging
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.director_fakes import FakePeripheral, MemoryBus, run_virtual
+from tests.test_screen import CHARGING, DIRECTOR
 from twcdirector import __main__ as headless
 from twcdirector import utility
 from twcdirector.cli import EXIT_USAGE
 from twcdirector.gen2.config import DirectorConfig
 from twcdirector.gen2.snapshot import DirectorSnapshot, PeripheralSnapshot
 from twcdirector.keys import KEY_HELPS
-from twcdirector.protocol import PeripheralState, ProtocolVersion
 from twcdirector.recorder import LogFile
 from twcdirector.screen import ScreenSnapshot, render
 
@@ -203,42 +204,11 @@ def test_headless_log_records_frames_events_and_warnings(tmp_path: Path) -> None
 
 
 def _director(*peripherals: PeripheralSnapshot) -> DirectorSnapshot:
-    return DirectorSnapshot(
-        port="/dev/ttyUSB0",
-        listen_only=False,
-        controller_id=0xF00D,
-        frames_in=1,
-        frames_out=1,
-        framing_errors={},
-        link_up=True,
-        peripherals=peripherals,
-    )
+    return replace(DIRECTOR, port="/dev/ttyUSB0", peripherals=peripherals)
 
 
 def _unit(device_id: int, *, online: bool) -> PeripheralSnapshot:
-    return PeripheralSnapshot(
-        id=device_id,
-        sign=0x52,
-        protocol=ProtocolVersion.V2,
-        advertised_max=32.0,
-        state=PeripheralState.CHARGING,
-        state_name="CHARGING",
-        allowed_amps=16.0,
-        actual_amps=15.5,
-        lifetime_kwh=1234,
-        voltages=(240, 0, 0),
-        firmware="4.5.3.2",
-        serial="A19F0018391",
-        vin_fragments=(None, None, None),
-        vin=None,
-        car_connected=False,
-        plugged=True,
-        last_heard=90.0,
-        online=online,
-        frames=10,
-        timeouts=0,
-        errors=0,
-    )
+    return replace(CHARGING, id=device_id, online=online, last_heard=90.0)
 
 
 def test_80x24_keeps_state_heard_a_lost_unit_and_the_keys_to_quit_and_adjust() -> None:
