@@ -51,11 +51,9 @@ def terminal_problem() -> str | None:
         curses.setupterm(os.environ.get("TERM"), sys.stdout.fileno())
     except curses.error:
         term = os.environ.get("TERM")
-        return (
-            f"unknown terminal type {term!r} (TERM); try TERM=xterm-256color"
-            if term
-            else ("TERM is not set; try TERM=xterm-256color")
-        )
+        if not term:
+            return "TERM is not set; try TERM=xterm-256color"
+        return f"unknown terminal type {term!r} (TERM); try TERM=xterm-256color"
     return None
 
 
