@@ -1,12 +1,23 @@
-"""Packaging for twcdirector."""
+"""Packaging for twcdirector.
 
+``pip install .`` installs what the library and both commands need to run; the test and lint
+tools are the ``test`` extra (``requirements.txt`` installs ``-e .[test]``), so installing to
+run on a Raspberry Pi pulls in no test tools.
+"""
+
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
 setup(
     name="twcdirector",
-    version="0.1.0",
+    # One version, kept in the package (``twcdirector.__version__``, ``--version``).
+    version=re.search(
+        r'^__version__ = "([^"]+)"',
+        Path(__file__).with_name("twcdirector").joinpath("__init__.py").read_text("utf-8"),
+        re.M,
+    ).group(1),
     description=(
         "Act as the controller of Tesla Gen 2 Wall Connectors on RS-485 "
         "and watch Gen 3 Wall Connectors over their local HTTP API."
@@ -26,6 +37,12 @@ setup(
         # tesla-wall-connector 1.2 catches.
         "aiohttp>=3.10",
     ],
+    entry_points={
+        "console_scripts": [
+            "twcdirector = twcdirector.__main__:main",
+            "twcdirector-utility = twcdirector.utility:main",
+        ],
+    },
     extras_require={
         # The bus doctor's --plot (python3 -m twcdirector.analyze CAPTURE --plot FILE.png).
         "plot": ["matplotlib>=3.7"],

@@ -1,4 +1,4 @@
-"""Shared test fixtures: captured data from ../shared, hypothesis profiles."""
+"""Shared test fixtures: the captured frames in ``tests/data/``, hypothesis profiles."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-#: ``shared/`` sits beside the checkout, in CI as on a developer's machine.
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+#: The tests' own data (``tests/data/README.md`` says where each file came from): a fresh
+#: clone with nothing beside it runs the whole suite.
+DATA = Path(__file__).resolve().parent / "data"
 
 # CI machines are small and busy: no per-example deadline, the same example budget.
 settings.register_profile(
@@ -22,8 +23,8 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 def load_vectors() -> list[dict[str, Any]]:
-    """The captured Gen 2 frames of ``shared/protocol/vectors.json``."""
-    with (SHARED / "protocol" / "vectors.json").open(encoding="utf-8") as handle:
+    """The captured Gen 2 frames of ``tests/data/gen2_vectors.json``."""
+    with (DATA / "gen2_vectors.json").open(encoding="utf-8") as handle:
         vectors: list[dict[str, Any]] = json.load(handle)
     return vectors
 

@@ -35,7 +35,7 @@ _BASE = {
     # The director attaches a Gen 3 monitor, so gen2 sees gen3; gen3 never sees gen2.
     "gen2": {"exceptions", "events", "emitter", "protocol", "sharing", "gen3"},
     # The shared command-line helpers (they build a DirectorConfig, so they sit above gen2).
-    "cli": {"exceptions", "events", "protocol", "sharing", "gen2", "gen3"},
+    "cli": {"exceptions", "events", "protocol", "sharing", "gen2", "gen3", "recorder"},
     # Only the simulator's __main__ uses cli (its one-line parser and ID parser): the pure
     # core cannot, as cli is not pure.
     "simulator": {"exceptions", "events", "protocol", "cli"},
@@ -44,6 +44,8 @@ _BASE = {
     "terminal": {"screen"},
     # The headless command's JSON lines, which the bus doctor's replay prints too.
     "event_printer": {"events", "emitter", "gen3", "jsonlog"},
+    # The --log file of both commands: frames, events (event_printer's lines), log records.
+    "recorder": {"emitter", "event_printer", "jsonlog", "protocol"},
     # Compatibility shims: the old module paths of the director and the transport.
     "director": {"gen2"},
     "transport": {"gen2"},

@@ -145,7 +145,7 @@ def _never_answered() -> Any:
 
 async def test_the_console_runs_on_a_monitor_alone() -> None:
     monitor = Gen3Monitor(["192.0.2.7", "192.0.2.8"])
-    console = Console(None, None, 0, monitor)
+    console = Console(None, 0, monitor)
     assert [row.device_id for row in console.rows()] == ["192.0.2.7", "192.0.2.8"]
     console.selected = 5
     screen = console.draw(120, 20)

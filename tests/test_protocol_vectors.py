@@ -1,4 +1,4 @@
-"""Every captured frame in shared/protocol/vectors.json decodes exactly as documented."""
+"""Every captured frame in tests/data/gen2_vectors.json decodes exactly as documented."""
 
 from __future__ import annotations
 

@@ -1,9 +1,12 @@
-"""The README's library examples type-check under ``mypy --strict`` as a user would write them.
+"""The README's Python examples: every block runs, and the library's type-check.
 
 Every ``python`` block from "The library" up to "The simulators" is written to a file of its
 own and checked, unchanged, with the checkout's package on MYPYPATH. Errors inside the
 package itself are not reported (``--follow-imports=silent``), as for a user whose twcdirector
 is installed: CI checks the package with its own configuration.
+
+Every ``python`` block of the whole README also runs (:func:`test_every_python_block_runs`
+counts them, so a new block needs a test here).
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from twcdirector.simulator import SimulatedBus, default_units
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +39,17 @@ def library_blocks() -> list[str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text[text.index("## The library") : text.index("## The simulators")]
     return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def python_blocks() -> list[str]:
+    """Every ``python`` block of the README, in order."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def block_with(marker: str) -> str:
+    [block] = [block for block in python_blocks() if marker in block]
+    return block
 
 
 def test_the_library_section_has_its_examples() -> None:
@@ -68,3 +85,69 @@ def test_readme_library_examples_pass_mypy_strict(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- every block runs ------------------------------------------------------------------------
+
+
+def test_every_python_block_runs() -> None:
+    """Three blocks, each run by one test below: a new block needs its own test."""
+    assert len(python_blocks()) == 3
+
+
+@pytest.mark.timeout(120)
+async def test_the_library_example_runs_against_simulated_units(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The block's ``main`` runs unchanged but for two substitutions: the port becomes the
+    simulated units' pseudo terminal, and the final ``sleep(60)`` (watching) a 1 s one. Its
+    ``sleep(10)`` stays: the units need that long to be announced and claimed. The block's
+    last line, ``asyncio.run(main())``, is left out since the test runs ``main`` on its own
+    loop."""
+    block = block_with("async def main")
+    for original in ('"/dev/ttyUSB0"', "asyncio.sleep(60)", "asyncio.run(main())"):
+        assert original in block
+    async with SimulatedBus.on_pty(default_units(2), scenario="1 plug 0; 1 plug 1") as sim:
+        source = block.replace('"/dev/ttyUSB0"', repr(sim.port))
+        source = source.replace("asyncio.sleep(60)", "asyncio.sleep(1)")
+        source = source.replace("asyncio.run(main())", "")
+        namespace: dict[str, Any] = {}
+        exec(compile(source, "README.md (library example)", "exec"), namespace)
+        await namespace["main"]()
+        # What each unit was last told it may draw: the example's 16 A.
+        commanded = [sim.unit(index).max_amps for index in (0, 1)]
+    out = capsys.readouterr().out
+    assert "new unit 1839" in out
+    assert "new unit 2019" in out
+    assert "1839 PeripheralHeartbeat(" in out  # every decoded frame
+    assert "CarConnected(device_id='1839', connected=True" in out
+    assert commanded == [16.0, 16.0]
+
+
+def test_the_gen3_example_builds_a_director_watching_a_gen3_unit() -> None:
+    """Nothing is opened until the director starts, so the block runs as it stands."""
+    namespace: dict[str, Any] = {}
+    exec(compile(block_with("attach_gen3"), "README.md (Gen 3 example)", "exec"), namespace)
+    monitor = namespace["director"].gen3
+    assert monitor is not None
+    assert list(monitor.units) == ["192.168.1.50"]
+
+
+def test_the_protocol_example_runs_on_real_frames(capsys: pytest.CaptureFixture[str]) -> None:
+    """``chunk_from_the_serial_port`` is the real framed captures of
+    ``tests/data/gen2_vectors.json`` back to back, as a serial port would deliver them."""
+    from tests.conftest import load_vectors
+    from twcdirector.protocol import decode_frame
+
+    block = block_with("FrameDecoder()")
+    framed = [vector["hex"] for vector in load_vectors() if vector["framed"]]
+    chunk = b"".join(bytes.fromhex(text.replace(" ", "")) for text in framed)
+    namespace: dict[str, Any] = {"chunk_from_the_serial_port": chunk}
+    exec(compile(block, "README.md (protocol example)", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "ControllerLinkReady1(sender=861" in out  # 035D, the first real capture
+    assert "checksum" in out  # decoder.errors, by kind
+    assert "c0fbe2035d5f0000000000000000a1c0" in out  # feed_frames: the exact bytes
+    # The comment under decode_frame(...) shows what it returns.
+    call, comment = re.search(r"^(decode_frame\(.*\))\n# (.*), \.\.\.\)$", block, re.M).groups()
+    assert repr(eval(call, {"decode_frame": decode_frame})).startswith(comment)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import re
 import subprocess
 import sys
@@ -132,6 +134,28 @@ def test_gen3_rows_are_shown_and_read_only() -> None:
         session.close()
 
 
+def run_on_a_terminal(
+    args: list[str], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the utility with a pseudo terminal as stdin and stdout (stderr captured), as from
+    a shell: it must fail before it ever draws."""
+    leader, follower = pty.openpty()
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "twcdirector.utility", *args],
+            stdin=follower,
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "TERM": "xterm-256color", **(env or {})},
+        )
+    finally:
+        os.close(follower)
+        os.close(leader)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -150,13 +174,7 @@ def test_gen3_rows_are_shown_and_read_only() -> None:
     ],
 )
 def test_bad_options_and_ports_exit_2_with_one_line(args: list[str], message: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "twcdirector.utility", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_on_a_terminal(args)
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr

@@ -3,8 +3,11 @@
 It watches a Gen 2 bus (``--port``), Gen 3 units (``--gen3``), or both. Each line has
 ``time`` (UTC, ISO 8601), ``event``, ``device`` (4-digit hex ID, a Gen 3 unit's host[:port],
 or null) and ``data`` (the payload's fields). Decoded frames are reported under their command name
-(``TWC_STATUS``, ``TWC_METER`` …). Ctrl-C or SIGTERM stop it gracefully (exit 0); a bad port
-or option prints one line on stderr and exits with 2.
+(``TWC_STATUS``, ``TWC_METER`` …). ``--log FILE`` also records every raw frame and the library's
+log records, as the utility's ``--log`` does. Ctrl-C or SIGTERM stop it gracefully (exit 0); a
+reader that goes away (``| head``) stops it gracefully too (exit 1, the code Python's signal
+documentation gives for a broken pipe); a bad port or option prints one line on stderr and exits
+with 2.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO
 
+from . import __version__
 from . import gen3 as gen3_package
 from . import mqtt as mqtt_package
 from .cli import (
@@ -26,8 +30,10 @@ from .cli import (
     OneLineParser,
     add_bus_options,
     check_gen3_only,
+    check_log_size,
     checked_config,
     director_config,
+    open_log,
 )
 from .emitter import SafeEmitter
 from .event_printer import JsonPrinter
@@ -36,16 +42,20 @@ from .gen2.config import DirectorConfig
 from .gen2.director import Director
 from .gen2.transport import LinkFactory
 from .mqtt import settings as mqtt_settings
+from .recorder import LogFile, Recorder
 
 _LOGGER = logging.getLogger(__name__)
 
 PROG = "python3 -m twcdirector"
+#: The exit code once stdout's reader has gone (Python's own for a broken pipe).
+EXIT_BROKEN_PIPE = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: the shared bus options (:mod:`twcdirector.cli`) and ``--fail-safe``."""
     parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0] if __doc__ else None)
-    add_bus_options(parser, port_required=False, log=False, verbose_help="log to stderr")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    add_bus_options(parser, port_required=False, verbose_help="log to stderr (-vv: more)")
     parser.add_argument(
         "--fail-safe", action="store_true", help="on stop, set every unit's session current to 0 A"
     )
@@ -68,10 +78,13 @@ async def run(
     stop: asyncio.Event | None = None,
     gen3: Sequence[str] = (),
     mqtt: mqtt_settings.MqttSettings | None = None,
+    log_file: LogFile | None = None,
 ) -> int:
-    """Run until ``stop`` is set or SIGINT/SIGTERM; return the exit code.
+    """Run until ``stop`` is set, SIGINT/SIGTERM or ``out``'s reader goes away; return the exit
+    code.
 
-    Without ``port`` only the ``gen3`` units are watched (no Gen 2 bus)."""
+    Without ``port`` only the ``gen3`` units are watched (no Gen 2 bus). ``log_file`` records
+    frames, events and log records (closed on return)."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     stop = stop if stop is not None else asyncio.Event()
@@ -88,9 +101,10 @@ async def run(
         source, start, close = monitor, monitor.start, monitor.stop
     else:
         raise ConfigurationError("neither a Gen 2 port nor a Gen 3 unit to watch")
-    printer = JsonPrinter(source, out)
+    printer = JsonPrinter(source, out, on_closed=stop.set)
     if monitor is not None:
         printer.watch_gen3(monitor)
+    recorder = None if log_file is None else Recorder(log_file, source, monitor)
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -114,11 +128,13 @@ async def run(
         if bridge is not None:
             await bridge.start()
         await stop.wait()
-        return 0
+        return EXIT_BROKEN_PIPE if printer.closed else 0
     finally:
         if bridge is not None:
             await bridge.close()
         await close()
+        if recorder is not None:
+            recorder.close()
         for signum in handled:
             loop.remove_signal_handler(signum)
 
@@ -138,12 +154,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--mqtt needs a Gen 2 bus (--port); Gen 3 units alone are not bridged yet")
     if mqtt is not None and importlib.util.find_spec("aiomqtt") is None:
         parser.error("--mqtt needs aiomqtt: pip install 'twcdirector[mqtt]'")
-    if args.verbose:
-        level = logging.INFO if args.verbose == 1 else logging.DEBUG
-        logging.basicConfig(
-            level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-        )
-    return asyncio.run(run(args.port, config, gen3=args.gen3, mqtt=mqtt))
+    # Warnings always reach stderr (and --log), with -v the library's progress too.
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    check_log_size(parser, args)
+    log_file = None
+    if args.log is not None:
+        try:
+            log_file = open_log(args.log, args.log_max_mb)
+        except ConfigurationError as error:
+            parser.error(str(error))
+        log_file.on_error = _log_failed
+    code = asyncio.run(run(args.port, config, gen3=args.gen3, mqtt=mqtt, log_file=log_file))
+    if code == EXIT_BROKEN_PIPE:
+        _stdout_gone()
+    return code
+
+
+def _log_failed(message: str) -> None:
+    sys.stderr.write(f"{PROG}: warning: {message}\n")
+
+
+def _stdout_gone() -> None:
+    """The reader of stdout went away: point stdout at /dev/null, so that the interpreter's
+    last flush of what is still buffered cannot fail (Python's signal documentation, "Note on
+    SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -11,12 +11,15 @@ too) reports a mistake as one line on stderr with exit code 2.
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any, NoReturn
 
 from .events import parse_id
 from .exceptions import ConfigurationError, InvalidValueError
 from .gen2.config import DirectorConfig
 from .gen3.config import normalize_host
+from .protocol.codes import MINIMUM_AMPS, ProtocolVersion
+from .recorder import DEFAULT_MAX_MB, LogFile
 
 #: The exit code of a command-line mistake (and of a port that cannot be opened).
 EXIT_USAGE = 2
@@ -93,6 +96,16 @@ def add_bus_options(
             metavar="FILE",
             help="append one JSON line per frame seen or sent and per event (default: no log)",
         )
+        parser.add_argument(
+            "--log-max-mb",
+            metavar="MB",
+            type=float,
+            default=DEFAULT_MAX_MB,
+            help=(
+                f"rotate --log at this size, keeping two older files; 0: never "
+                f"(default: {DEFAULT_MAX_MB:g}, at most 60 MB on an SD card)"
+            ),
+        )
     parser.add_argument("-v", "--verbose", action="count", default=0, help=verbose_help)
 
 
@@ -114,16 +127,62 @@ def gen3_hosts(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(args.gen3)
 
 
+#: The least any unit charges at (protocol 1: 5 A, protocol 2: 6 A; SPEC §8.4).
+_LOWEST_MINIMUM = min(MINIMUM_AMPS.values())
+_MINIMA = (
+    f"{MINIMUM_AMPS[ProtocolVersion.V1]} A on protocol 1, {MINIMUM_AMPS[ProtocolVersion.V2]} A "
+    "on protocol 2"
+)
+
+
+def check_limits(args: argparse.Namespace) -> None:
+    """Refuse limits that can never work, before anything starts: a ``--max-current`` that
+    is not whole or is below every unit's minimum (0 stays allowed: nothing but 0 A), a
+    ``--shared-max`` below one unit's minimum. Raises
+    :class:`~twcdirector.ConfigurationError`."""
+    limit = getattr(args, "max_current", None)
+    if limit is not None and math.isfinite(limit) and limit >= 0:
+        if not limit.is_integer():
+            raise ConfigurationError(f"--max-current {limit:g}: currents are whole amperes")
+        if 0 < limit < _LOWEST_MINIMUM:
+            raise ConfigurationError(
+                f"--max-current {limit:g} A is below the protocol minimum ({_MINIMA}): "
+                "no unit could ever charge"
+            )
+    shared = getattr(args, "shared_max", None)
+    if shared is not None and math.isfinite(shared) and shared < _LOWEST_MINIMUM:
+        raise ConfigurationError(
+            f"--shared-max {shared:g} A is below one unit's minimum ({_MINIMA}): "
+            "no unit could ever charge"
+        )
+
+
 def checked_config(
     parser: argparse.ArgumentParser, args: argparse.Namespace, **extra: Any
 ) -> DirectorConfig:
-    """:func:`director_config` after :func:`gen3_hosts`; a bad value ends as ``parser.error``
-    (one line, exit code 2)."""
+    """:func:`director_config` after :func:`gen3_hosts` and :func:`check_limits`; a bad value
+    ends as ``parser.error`` (one line, exit code 2)."""
     try:
         gen3_hosts(args)
+        check_limits(args)
         return director_config(args, **extra)
     except ConfigurationError as error:
         parser.error(str(error))
+
+
+def check_log_size(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse (one line, exit 2) a ``--log-max-mb`` that is negative or not a number."""
+    if not math.isfinite(args.log_max_mb) or args.log_max_mb < 0:
+        parser.error(f"--log-max-mb must be 0 (never rotate) or more, not {args.log_max_mb:g}")
+
+
+def open_log(path: str, max_mb: float) -> LogFile:
+    """The ``--log`` file, opened now so that a path that cannot be written is said before
+    anything starts; raises :class:`~twcdirector.ConfigurationError` (one line)."""
+    try:
+        return LogFile(path, max_mb)
+    except OSError as error:
+        raise ConfigurationError(f"cannot write --log {path}: {error.strerror or error}") from None
 
 
 #: Options that only mean something on a Gen 2 bus: (argparse dest, flag).

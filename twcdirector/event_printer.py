@@ -7,7 +7,7 @@ replayed capture can be compared line by line with what the live run printed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import IO, Any
+from typing import Any, Protocol
 
 from . import events
 from .emitter import SafeEmitter
@@ -28,12 +28,32 @@ _DEVICE_EVENTS = (events.ALL_COMMANDS, *events.PERIPHERAL_EVENTS)
 _GEN3_EVENTS = (events.ALL_COMMANDS, *UNIT_EVENTS)
 
 
+class TextOut(Protocol):
+    """Where lines go: a text stream (stdout) or a :class:`~twcdirector.recorder.LogFile`."""
+
+    def write(self, text: str, /) -> object: ...
+
+    def flush(self) -> object: ...
+
+
 class JsonPrinter:
     """Subscribes to every event of a director (or a Gen 3 monitor alone) and its devices;
-    prints JSON lines."""
+    prints JSON lines.
 
-    def __init__(self, director: SafeEmitter, out: IO[str]) -> None:
+    When the reader goes away (``python3 -m twcdirector | head``), printing stops and
+    ``on_closed`` is called once, so the command can stop gracefully instead of raising
+    :class:`BrokenPipeError` in every event handler.
+    """
+
+    def __init__(
+        self,
+        director: SafeEmitter,
+        out: TextOut,
+        on_closed: Callable[[], None] | None = None,
+    ) -> None:
         self._out = out
+        self._on_closed = on_closed
+        self.closed = False
         for name in _DIRECTOR_EVENTS:
             director.on(name, self._handler(name, None))
         director.on(events.NEW_DEVICE, self._watch)
@@ -55,5 +75,13 @@ class JsonPrinter:
         return handler
 
     def print(self, name: str, device: str | None, payload: Any) -> None:
-        self._out.write(event_line(name, device, payload) + "\n")
-        self._out.flush()
+        """Write one event as a JSON line (nothing once the reader has gone)."""
+        if self.closed:
+            return
+        try:
+            self._out.write(event_line(name, device, payload) + "\n")
+            self._out.flush()
+        except BrokenPipeError:
+            self.closed = True
+            if self._on_closed is not None:
+                self._on_closed()

@@ -47,5 +47,12 @@ COMMAND_KEYS: dict[str, KeyCommand] = {
 #: The footer's key help.
 KEY_HELP = (
     "↑/↓ select  d open  c close  1-5 default 6/10/20/32/0 A  "
-    "6-0 session 6/10/20/32/0 A  -/+ adjust  q quit"
+    "6-0 session 6/10/20/32/0 A  +/- adjust  PgUp/PgDn log  q quit"
+)
+#: The same, shorter: the footer shows the longest that fits (80 columns: the last one), so
+#: how to quit and the +/- keys are always on screen.
+KEY_HELPS = (
+    KEY_HELP,
+    "↑/↓ select  d/c open/close  1-5 default  6-0 session  +/- adjust  PgUp/PgDn log  q quit",
+    "↑↓ unit  d/c open/close  1-5 default  6-0 session  +/- amps  PgUp/Dn  q quit",
 )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from .gen2.snapshot import DirectorSnapshot, PeripheralSnapshot
 from .gen3.tracker import Gen3Snapshot
-from .keys import KEY_HELP
+from .keys import KEY_HELPS
 
 #: The header's mode when no Gen 2 bus is watched.
 GEN3_ONLY = "Gen 3 only"
@@ -35,6 +35,10 @@ class ScreenSnapshot:
     log: tuple[str, ...] = ()
     #: Capacity sharing summary, when a shared maximum is configured.
     sharing: str | None = None
+    #: How many lines the log is scrolled back from its newest (PgUp / PgDn).
+    log_scroll: int = 0
+    #: What will not work as configured, shown in the header (``None``: nothing).
+    warning: str | None = None
 
     @property
     def row_count(self) -> int:
@@ -75,6 +79,9 @@ _COLUMNS = (
     _Column("Serial", 12),
     _Column("Heard", 6, right=True),
 )
+#: Columns left out, in this order, until the table fits the terminal: at 80 columns the
+#: state, the currents, the car and "Heard" stay.
+_OPTIONAL = ("Serial", "Firmware", "Volts", "kWh")
 
 
 def render(snapshot: ScreenSnapshot, width: int, height: int) -> Screen:
@@ -84,11 +91,14 @@ def render(snapshot: ScreenSnapshot, width: int, height: int) -> Screen:
         return Screen(tuple(_fit(line, width) for line in _wrap(message, max(width, 1))[:height]))
 
     head = _header(snapshot)
-    footer = _fit(KEY_HELP, width)
+    # The bottom-right cell is never written: the help must fit one column short.
+    footer = next((help for help in KEY_HELPS if len(help) < width), KEY_HELPS[-1])
     rows = [_gen2_row(p, snapshot.now) for p in snapshot.peripherals]
     rows += [_gen3_row(unit) for unit in snapshot.gen3]
     id_width = max([_COLUMNS[0].width, *(len(row[0]) for row in rows)])
-    columns = (_Column("ID", min(id_width, 21)), *_COLUMNS[1:])
+    columns = _fitting_columns((_Column("ID", min(id_width, 21)), *_COLUMNS[1:]), width)
+    kept = [index for index, column in enumerate(_COLUMNS) if column.title in _titles(columns)]
+    rows = [[row[index] for index in kept] for row in rows]
 
     # Table gets what it needs (at least one row); the log gets the rest, at least 2 lines.
     table_room = max(1, height - len(head) - 1 - 1 - 1 - 2)
@@ -102,12 +112,26 @@ def render(snapshot: ScreenSnapshot, width: int, height: int) -> Screen:
         if index == snapshot.selected:
             highlight = len(lines)
         lines.append(_fit(_cells(row, columns), width))
-    lines.append(_fit("─" * width, width))
-    log_room = height - len(lines) - 1
-    lines.extend(_fit(entry, width) for entry in snapshot.log[-log_room:] if log_room > 0)
+    log_room = height - len(lines) - 2
+    scroll = min(snapshot.log_scroll, max(0, len(snapshot.log) - log_room))
+    rule = "─" * width
+    if scroll:
+        rule = f"── log: {scroll} lines back, PgDn for newer ".ljust(width, "─")
+    lines.append(_fit(rule, width))
+    shown = snapshot.log[: len(snapshot.log) - scroll][-log_room:] if log_room > 0 else ()
+    lines.extend(_fit(entry, width) for entry in shown)
     lines.extend([""] * (height - len(lines) - 1))
-    lines.append(footer)
+    lines.append(_fit(footer, width))
     return Screen(tuple(lines), highlight)
+
+
+def _fitting_columns(columns: tuple[_Column, ...], width: int) -> tuple[_Column, ...]:
+    """The columns that fit ``width``, leaving out :data:`_OPTIONAL` ones as needed."""
+    for drop in range(len(_OPTIONAL) + 1):
+        kept = tuple(column for column in columns if column.title not in _OPTIONAL[:drop])
+        if sum(column.width + 1 for column in kept) - 1 <= width:
+            return kept
+    return kept
 
 
 def _header(snapshot: ScreenSnapshot) -> list[str]:
@@ -131,6 +155,8 @@ def _header(snapshot: ScreenSnapshot) -> list[str]:
     ]
     if snapshot.sharing:
         lines.append(snapshot.sharing)
+    if snapshot.warning:
+        lines.append(f"! {snapshot.warning}")
     return lines
 
 
@@ -148,6 +174,8 @@ def _gen2_row(peripheral: PeripheralSnapshot, now: float) -> list[str]:
     state = peripheral.state_name or _DASH
     if peripheral.state is not None:
         state = f"{peripheral.state:02X} {state}"
+    if not peripheral.online:
+        state = f"LOST, was {state}"
     heard = f"{max(0.0, now - peripheral.last_heard):.0f}s" if peripheral.online else "lost"
     return [
         peripheral.id_hex,

@@ -15,15 +15,23 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import logging
 import signal
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any
 
-from . import events
-from .cli import OneLineParser, add_bus_options, check_gen3_only, checked_config
+from . import __version__, events
+from .cli import (
+    OneLineParser,
+    add_bus_options,
+    check_gen3_only,
+    check_log_size,
+    checked_config,
+    open_log,
+)
 from .exceptions import (
     CommandFailedError,
     ConfigurationError,
@@ -40,24 +48,43 @@ from .gen3 import (
     AlertEvent,
     FirmwareChanged,
     Gen3ErrorEvent,
-    Gen3Monitor,
-    Gen3Unit,
     RebootDetected,
 )
-from .jsonlog import describe, event_line, frame_line
+from .jsonlog import describe
 from .keys import COMMAND_KEYS, Action, KeyCommand
 from .protocol import Message
+from .recorder import DEFAULT_MAX_MB, LogFile, Recorder
 from .screen import Screen, ScreenSnapshot, render
 from .sharing import SharingSnapshot
 from .simulator import SimulatedBus, default_units, demo_scenario
-from .simulator.gen3 import start_gen3_units
-from .terminal import DOWN, RESIZE, UP, curses_screen, paint, read_keys
+from .terminal import (
+    DOWN,
+    PAGE_DOWN,
+    PAGE_UP,
+    RESIZE,
+    UP,
+    PaneHandler,
+    curses_screen,
+    logging_into,
+    paint,
+    read_keys,
+    terminal_problem,
+)
+
+if TYPE_CHECKING:
+    # The Gen 3 monitor (aiohttp, tesla-wall-connector) and the simulated Gen 3 units load
+    # only when a Gen 3 option asks for them: the Gen 2 utility starts faster without.
+    from .gen3.monitor import Gen3Monitor, Gen3Unit
 
 PROG = "python3 -m twcdirector.utility"
 #: How often the screen is repainted even when nothing happened (ages tick on).
 REFRESH = 0.25
 #: Log lines kept for the screen.
 LOG_LINES = 500
+#: Lines PgUp / PgDn move the log by.
+LOG_PAGE = 10
+#: The header's warning on a real port without a per-unit maximum.
+NO_MAX_CURRENT = "no --max-current: only 0 A can be sent"
 
 
 # --- 1. options ----------------------------------------------------------------------------
@@ -74,6 +101,13 @@ class Options:
     verbose: int
     gen3: tuple[str, ...] = ()
     simulate_gen3: int = 0
+    log_max_mb: float = DEFAULT_MAX_MB
+
+    @property
+    def warning(self) -> str | None:
+        """What will not work as configured, for the header."""
+        real_port = self.port is not None and not self.config.listen_only
+        return NO_MAX_CURRENT if real_port and self.config.max_current is None else None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,22 +119,22 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "keys: up/down select; d open contactors; c close contactors; "
             "1-5 default current 6/10/20/32/0 A; 6-0 session current 6/10/20/32/0 A; "
-            "- / + decrease / increase; q or Ctrl-C quit"
+            "- / + decrease / increase; PgUp / PgDn scroll the log; q or Ctrl-C quit"
         ),
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_bus_options(parser, verbose_help="more detail in the on-screen log")
+    # default None: an explicit "--simulate 0" is told the range, not "give --port".
     parser.add_argument(
         "--simulate",
         metavar="N",
         type=int,
-        default=0,
-        help="start N simulated peripherals on a pseudo terminal and connect to it (default: 0)",
+        help="start N simulated peripherals (1-16) on a pseudo terminal and connect to it",
     )
     parser.add_argument(
         "--simulate-gen3",
         metavar="N",
         type=int,
-        default=0,
         help="also start N simulated Gen 3 units on loopback HTTP and show them (default: 0)",
     )
     return parser
@@ -110,14 +144,17 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     """Parse and check the command line; a bad option exits with code 2 and one line."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.simulate is not None and not 1 <= args.simulate <= 16:
+        parser.error(f"--simulate takes 1 to 16 peripherals, not {args.simulate}")
+    if args.simulate_gen3 is not None and not 1 <= args.simulate_gen3 <= 16:
+        parser.error(f"--simulate-gen3 takes 1 to 16 units, not {args.simulate_gen3}")
+    args.simulate = args.simulate or 0
+    args.simulate_gen3 = args.simulate_gen3 or 0
     if args.port is not None and args.simulate:
         parser.error("give exactly one of --port URL or --simulate N")
     if args.port is None and not args.simulate:
         check_gen3_only(parser, args)  # no Gen 2 bus: Gen 3 units only
-    if not 0 <= args.simulate <= 16:
-        parser.error("--simulate takes 1 to 16 peripherals")
-    if not 0 <= args.simulate_gen3 <= 16:
-        parser.error("--simulate-gen3 takes 1 to 16 units")
+    check_log_size(parser, args)
     # With --simulate the simulated units' rating stands in for a missing --max-current.
     default_max = SIMULATED_RATING if args.simulate and args.max_current is None else None
     return Options(
@@ -128,6 +165,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         verbose=args.verbose,
         gen3=tuple(args.gen3),
         simulate_gen3=args.simulate_gen3,
+        log_max_mb=args.log_max_mb,
     )
 
 
@@ -142,23 +180,27 @@ class Console:
     """The utility's state: the director, the selection and the log it shows.
 
     Without a Gen 2 bus ``director`` is ``None`` and ``monitor`` watches the Gen 3 units alone.
+    The on-screen log speaks in the user's terms: events, command outcomes and the library's
+    warnings; decoded commands (protocol detail) only with ``-v``. ``recorder`` (``--log``)
+    records everything whatever the screen shows.
     """
 
     def __init__(
         self,
         director: Director | None,
-        log_file: TextIO | None,
         verbose: int,
         monitor: Gen3Monitor | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.director = director
         self.monitor = monitor if director is None else director.gen3
         self.selected = 0
         self.log: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
-        self._log_file = log_file
+        #: Lines the log is scrolled back from its newest (PgUp / PgDn).
+        self.log_scroll = 0
+        self._recorder = recorder
         self._verbose = verbose
         self._tasks: set[asyncio.Task[None]] = set()
-        self._said: dict[tuple[str, str], str] = {}
         if self.monitor is not None:
             # Units not announced yet (never answered) are heard of through the monitor.
             for name in (GEN3_ERROR, events.DEVICE_LOST):
@@ -171,70 +213,63 @@ class Console:
         for name in (events.FRAMING_ERROR, events.LINK_LOST, events.LINK_RESTORED):
             director.on(name, self._director_event(name))
         director.on(events.BUS_ERROR, self._director_event(events.BUS_ERROR))
-        if log_file is not None:
-            director.on_frame(self._record_frame)
+        if verbose:
+            director.on(events.BUS_MESSAGE, lambda message: self._on_message(None, message))
 
     def _on_new_device(self, new: events.NewDevice) -> None:
         """A unit answered for the first time: listen to everything it says."""
-        self.note(new.device_id, f"new Gen {new.generation} device", events.NEW_DEVICE, new)
+        self.note(new.device_id, f"new Gen {new.generation} unit")
         device = new.device
         names: tuple[str, ...]
-        if isinstance(device, Peripheral):
+        if new.generation == 2:
             device.on(events.ALL_COMMANDS, lambda msg: self._on_message(new.device_id, msg))
             names = events.PERIPHERAL_EVENTS
         else:
-            assert isinstance(device, Gen3Unit)
             device.on(events.ALL_COMMANDS, lambda reading: self._on_reading(new.device_id, reading))
             names = UNIT_EVENTS
         for name in names:
             device.on(name, self._device_event(new.device_id, name))
 
-    def _on_message(self, device_id: str, message: Message) -> None:
-        """Log a decoded command when it says something new (every one with -v).
-
-        Data replies repeat every 11.8 s and heartbeats every 1.3 s; logging each would push
-        the events that matter off the screen. State changes have their own event.
-        """
-        if self._log_file is not None:
-            self._write(event_line(events.ALL_COMMANDS, device_id, message))
-        text = describe(message)
-        key = (device_id, message.command_name)
-        if self._verbose or (message.command_name != "TWC_STATUS" and self._said.get(key) != text):
-            self._said[key] = text
-            self.log.append(f"{_clock()} {device_id} {text}")
+    def _on_message(self, device_id: str | None, message: Message) -> None:
+        """With -v, every decoded command (heartbeats every 1.3 s, data every 11.8 s)."""
+        if self._verbose:
+            # A frame from no claimed unit is named by its sender, in hex like every ID.
+            sender = getattr(message, "sender", None)
+            who = device_id or (None if sender is None else f"{sender:04X}")
+            self.note(who, describe(message))
 
     def _on_reading(self, device_id: str, reading: Any) -> None:
-        """A Gen 3 endpoint was read: into the JSON log; on screen only with -v."""
-        if self._log_file is not None:
-            self._write(event_line(events.ALL_COMMANDS, device_id, reading))
+        """A Gen 3 endpoint was read: on screen only with -v."""
         if self._verbose:
-            self.log.append(f"{_clock()} {device_id} {reading.command_name}")
+            self.note(device_id, reading.command_name)
 
     def _device_event(self, device_id: str, name: str) -> Any:
         def handler(payload: Any) -> None:
-            self.note(device_id, _summary(name, payload), name, payload)
+            self.note(device_id, _summary(name, payload))
 
         return handler
 
     def _director_event(self, name: str) -> Any:
         def handler(payload: Any) -> None:
-            self.note(getattr(payload, "device_id", None), _summary(name, payload), name, payload)
+            self.note(getattr(payload, "device_id", None), _summary(name, payload))
 
         return handler
 
-    def note(self, device_id: str | None, text: str, event: str, payload: Any) -> None:
-        """Add a line to the on-screen log (and the JSON log)."""
+    def note(self, device_id: str | None, text: str) -> None:
+        """Add a line to the on-screen log; a view scrolled back stays where it is."""
         self.log.append(f"{_clock()} {device_id or '----'} {text}")
-        if self._log_file is not None:
-            self._write(event_line(event, device_id, payload))
+        if self.log_scroll:
+            self.log_scroll = min(self.log_scroll + 1, len(self.log))
 
-    def _record_frame(self, direction: str, raw: bytes, message: Message | None) -> None:
-        self._write(frame_line(time.monotonic(), direction, raw, message))
+    def log_record(self, record: logging.LogRecord, message: str) -> None:
+        """A library log record (while the screen is up): warnings and up, more with -v."""
+        level = record.levelname.lower()
+        source = f" ({record.name})" if self._verbose else ""
+        self.note(None, f"{level}{source}: {message}")
 
-    def _write(self, line: str) -> None:
-        assert self._log_file is not None
-        self._log_file.write(line + "\n")
-        self._log_file.flush()
+    def log_file_failed(self, message: str) -> None:
+        """The ``--log`` file could not be written (said once)."""
+        self.note(None, f"error: {message}")
 
     # --- 3. keys and commands --------------------------------------------------------------
 
@@ -257,6 +292,10 @@ class Console:
             self.selected = max(0, self.selected - 1)
         elif key == DOWN:
             self.selected = min(max(0, count - 1), self.selected + 1)
+        elif key == PAGE_UP:
+            self.log_scroll = min(self.log_scroll + LOG_PAGE, max(0, len(self.log) - 1))
+        elif key == PAGE_DOWN:
+            self.log_scroll = max(0, self.log_scroll - LOG_PAGE)
         elif key in COMMAND_KEYS:
             self._start_command(COMMAND_KEYS[key])
         return True
@@ -264,13 +303,13 @@ class Console:
     def _start_command(self, command: KeyCommand) -> None:
         rows = self.rows()
         if not rows:
-            self.log.append(f"{_clock()} ---- {command.label}: no peripheral selected")
+            self.note(None, f"{command.label}: no unit selected")
             return
         peripheral = rows[min(self.selected, len(rows) - 1)]
-        if isinstance(peripheral, Gen3Unit):
-            self.log.append(
-                f"{_clock()} {peripheral.device_id} {command.label}: read-only "
-                "(a Gen 3 unit cannot be commanded)"
+        if not isinstance(peripheral, Peripheral):
+            self.note(
+                peripheral.device_id,
+                f"{command.label}: read-only (a Gen 3 unit cannot be commanded)",
             )
             return
         task = asyncio.create_task(self._send(peripheral, command))
@@ -278,22 +317,33 @@ class Console:
         task.add_done_callback(self._tasks.discard)
 
     async def _send(self, peripheral: Peripheral, command: KeyCommand) -> None:
-        """Send one command and log what became of it; never raises."""
+        """Send one command and log what became of it; never raises.
+
+        "sent" is said only once the director took the command: it checks the limits before
+        its first ``await``, so one turn of the loop after the call started, a refused
+        command has already failed and nothing went on the wire.
+        """
         who = peripheral.id_hex
-        self.log.append(f"{_clock()} {who} {command.label}: sent")
+        call = asyncio.ensure_future(_call(peripheral, command))
+        await asyncio.sleep(0)
+        if not call.done():
+            self.note(who, f"{command.label}: sent")
         try:
-            await _call(peripheral, command)
+            await call
         except CommandFailedError:
             return  # the device's TWC_COMMAND_FAILED event says so in the log
         except CurrentLimitError as error:
-            outcome = f"refused as over the limit: {error}"
+            outcome = f"over the limit: {error}"
         except NotApplicableError as error:
             outcome = f"not applicable: {error}"
         except TWCError as error:
-            outcome = f"refused: {error}"
+            outcome = f"{error}"
         else:
             return  # the device's TWC_COMMAND_CONFIRMED event says so in the log
-        self.log.append(f"{_clock()} {who} {command.label}: {outcome}")
+        self.note(who, f"{command.label}: refused, {outcome}")
+        if self._recorder is not None:
+            reason = {"command": command.label, "reason": outcome}
+            self._recorder.event(COMMAND_REFUSED, who, reason)
 
     async def close(self) -> None:
         """Cancel commands still waiting for their confirmation."""
@@ -301,7 +351,7 @@ class Console:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def draw(self, width: int, height: int) -> Screen:
+    def draw(self, width: int, height: int, warning: str | None = None) -> Screen:
         """The screen for the terminal's size."""
         snapshot = self.director.snapshot() if self.director is not None else None
         gen3 = self.monitor.snapshot() if self.monitor is not None else {}
@@ -314,8 +364,14 @@ class Console:
             selected=self.selected,
             log=tuple(self.log),
             sharing=None if snapshot is None else _sharing_line(snapshot.sharing),
+            log_scroll=self.log_scroll,
+            warning=warning,
         )
         return render(view, width, height)
+
+
+#: The ``--log`` event of a key the director refused (nothing was sent).
+COMMAND_REFUSED = "COMMAND_REFUSED"
 
 
 async def _call(peripheral: Peripheral, command: KeyCommand) -> None:
@@ -349,7 +405,8 @@ def _summary(name: str, payload: Any) -> str:
     if isinstance(payload, events.BusError):
         return f"bus error ({payload.kind}): {payload.message}"
     if isinstance(payload, events.StateChanged):
-        return f"state {payload.name}"
+        # "PLUGGED_READY" -> "now plugged ready"; the code itself is protocol detail (-v).
+        return f"now {payload.name.lower().replace('_', ' ')}"
     if isinstance(payload, events.AllocationChanged):
         return f"allocation {payload.old_amps:g} A -> {payload.new_amps:g} A ({payload.reason})"
     if isinstance(payload, events.CommandOutcome):
@@ -391,7 +448,7 @@ def _clock() -> str:
 # --- 4. the main loop ----------------------------------------------------------------------
 
 
-async def run(options: Options, log_file: TextIO | None = None) -> int:
+async def run(options: Options, log_file: LogFile | None = None) -> int:
     """Connect, show the screen until asked to stop, shut down gracefully."""
     async with contextlib.AsyncExitStack() as stack:
         port = options.port
@@ -405,16 +462,29 @@ async def run(options: Options, log_file: TextIO | None = None) -> int:
         director = None if port is None else Director(port, options.config)
         hosts = list(options.gen3)
         if options.simulate_gen3:
+            from .simulator.gen3 import start_gen3_units  # noqa: PLC0415 (only when asked)
+
             units = await start_gen3_units(options.simulate_gen3, supply="single_phase")
             for unit in units:
                 stack.push_async_callback(unit.stop)
             units[0].plug_in()
             units[0].start_charging(16)  # something to watch on the first unit
             hosts += [unit.host_port for unit in units]
-        monitor = Gen3Monitor(hosts) if hosts else None
+        monitor = None
+        if hosts:
+            from .gen3.monitor import Gen3Monitor  # noqa: PLC0415 (only when asked)
+
+            monitor = Gen3Monitor(hosts)
         if director is not None and monitor is not None:
             director.attach_gen3(monitor)
-        console = Console(director, log_file, options.verbose, monitor)
+        source = director if director is not None else monitor
+        recorder = None
+        if log_file is not None and source is not None:
+            recorder = Recorder(log_file, source, monitor)
+            stack.callback(recorder.close)
+        console = Console(director, options.verbose, monitor, recorder)
+        if log_file is not None:
+            log_file.on_error = console.log_file_failed
         if director is not None:
             await director.start()
             stack.push_async_callback(director.close)
@@ -422,12 +492,18 @@ async def run(options: Options, log_file: TextIO | None = None) -> int:
             await monitor.start()
             stack.push_async_callback(monitor.stop)
         stack.push_async_callback(console.close)
-        with curses_screen() as stdscr:
-            await _screen_loop(stdscr, console)
+        pane = PaneHandler(console.log_record)
+        with logging_into(pane, _log_level(options.verbose)), curses_screen() as stdscr:
+            await _screen_loop(stdscr, console, options.warning)
     return 0
 
 
-async def _screen_loop(stdscr: Any, console: Console) -> None:
+def _log_level(verbose: int) -> int:
+    """The library's log records shown on screen: warnings, -v progress, -vv everything."""
+    return {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+
+
+async def _screen_loop(stdscr: Any, console: Console, warning: str | None = None) -> None:
     """Paint, then sleep until a key, a signal or the next refresh; until asked to stop."""
     stop = asyncio.Event()
     wake = asyncio.Event()
@@ -435,6 +511,9 @@ async def _screen_loop(stdscr: Any, console: Console) -> None:
     def request_stop() -> None:
         stop.set()
         wake.set()
+
+    def draw(width: int, height: int) -> Screen:
+        return console.draw(width, height, warning)
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -447,7 +526,7 @@ async def _screen_loop(stdscr: Any, console: Console) -> None:
                     stop.set()
             if stop.is_set():
                 break
-            paint(stdscr, console.draw)
+            paint(stdscr, draw)
             wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(REFRESH):
@@ -459,14 +538,19 @@ async def _screen_loop(stdscr: Any, console: Console) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: exit code 0 after a normal stop, 2 on a bad option or port."""
+    """Entry point: exit code 0 after a normal stop, 2 on a bad option, port, log file or
+    terminal (one line on stderr)."""
     options = parse_options(argv)
     try:
-        with contextlib.ExitStack() as files:
-            log_file = None
-            if options.log:
-                log_file = files.enter_context(open(options.log, "a", encoding="utf-8"))
+        problem = terminal_problem()
+        if problem is not None:
+            raise ConfigurationError(problem)
+        log_file = None if options.log is None else open_log(options.log, options.log_max_mb)
+        try:
             return asyncio.run(run(options, log_file))
+        finally:
+            if log_file is not None:
+                log_file.close()
     except (LinkError, ConfigurationError, OSError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
