@@ -220,6 +220,7 @@ def test_director_api_never_puts_an_illegal_current_or_command_on_the_wire(
                     pass  # keeps the test's ceilings exact: advertised maxima stay fixed here
                 await asyncio.sleep(0.05)
             await asyncio.sleep(3)
+        await asyncio.sleep(0)  # callers whose command close() failed resume
         for call in calls:
             # Every call ended: confirmed, or with one of our errors (never left hanging).
             assert call.done()

@@ -85,8 +85,15 @@ class CommandQueues:
                     record,
                     in_flight=record.unconfirmed_raise,
                     owed=record.owed_amps(now),
+                    granted=self.worst_granted(record),
                 )
         return self.put(PendingCommand(self.ticket(), kind, record.device_id, amps), link_up)
+
+    def worst_granted(self, record: PeripheralRecord) -> float:
+        """The highest current a unit may have been given that its reports may not show yet:
+        the last one sent and every one still queued or unconfirmed (SPEC §8.7)."""
+        queued = (c.amps for c in self._queues[record.device_id] if c.kind.carries_amps)
+        return max(record.granted_amps, *queued, 0.0)
 
     def put(self, command: PendingCommand, link_up: bool) -> int:
         """Queue a command for the next free slot (it fails at once while the link is down)."""
@@ -97,8 +104,9 @@ class CommandQueues:
             _LOGGER.debug("queued %s %s A for %04X", command.kind, command.amps, command.device_id)
         return command.ticket
 
-    def confirm(self, command: PendingCommand) -> None:
-        """The head of its unit's queue was confirmed by the unit."""
+    def confirm(self, command: PendingCommand, note: str = "") -> None:
+        """The head of its unit's queue was confirmed by the unit; ``note`` says how, when not
+        simply (e.g. "the unit holds at its minimum")."""
         self._queues[command.device_id].popleft()
         record = self._records[command.device_id]
         if command.kind.carries_amps and not command.from_sharing:
@@ -106,7 +114,7 @@ class CommandQueues:
         self._notify(
             COMMAND_CONFIRMED,
             CommandOutcome(
-                record.id_hex, command.kind.value, _amps(command), command.attempts, True
+                record.id_hex, command.kind.value, _amps(command), command.attempts, True, note
             ),
             command.device_id,
             command.ticket,
