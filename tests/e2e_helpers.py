@@ -44,6 +44,7 @@ DEVICE_EVENTS = (
     events.COMMAND_FAILED,
     events.STATE_CHANGED,
     events.ALLOCATION_CHANGED,
+    events.LIMIT_ENFORCED,
     "TWC_STATUS",
 )
 DIRECTOR_EVENTS = (

@@ -18,7 +18,14 @@ from typing import IO, Any
 
 from . import events
 from . import gen3 as gen3_package
-from .cli import EXIT_USAGE, OneLineParser, add_bus_options, checked_config, director_config
+from .cli import (
+    EXIT_USAGE,
+    STOP_SIGNALS,
+    OneLineParser,
+    add_bus_options,
+    checked_config,
+    director_config,
+)
 from .exceptions import LinkError
 from .gen2.config import DirectorConfig
 from .gen2.director import Director
@@ -49,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0] if __doc__ else None)
     add_bus_options(parser, port_required=True, log=False, verbose_help="log to stderr")
     parser.add_argument(
-        "--fail-safe", action="store_true", help="on stop, set every unit's session current to 0 A"
+        "--fail-safe",
+        action="store_true",
+        help="on every stop (Ctrl-C, SIGTERM, SIGHUP) send every online unit 0 A, capacity "
+        "sharing or not, and report each outcome (real units report their minimum, 6 A / 5 A)",
     )
     return parser
 
@@ -100,7 +110,7 @@ async def run(
     stop = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
         try:
             loop.add_signal_handler(signum, stop.set)
             handled.append(signum)

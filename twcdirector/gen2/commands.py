@@ -6,12 +6,14 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ..exceptions import NotApplicableError
 from ..protocol.codes import (
     MINIMUM_AMPS,
     HeartbeatCommand,
     PeripheralState,
     ProtocolVersion,
     body_length,
+    state_name,
 )
 from ..protocol.messages import (
     CloseContactors,
@@ -89,6 +91,14 @@ def default_deferred(protocol: ProtocolVersion, state: int | None) -> bool:
     return protocol is ProtocolVersion.V2 and state in DEFAULT_DEFERRED_STATES
 
 
+def check_applicable(kind: CommandKind, state: int | None, id_hex: str) -> None:
+    """Raise :class:`~twcdirector.NotApplicableError` for an increase or decrease to a unit
+    that is not charging: 06/07 act only on a charging car (SPEC §3.4, §8.7)."""
+    if kind.relative and state not in CHARGING_STATES:
+        name = "no report yet" if state is None else state_name(state)
+        raise NotApplicableError(f"{kind} needs a car charging; {id_hex} is not charging ({name})")
+
+
 def heartbeat_command(kind: CommandKind, protocol: ProtocolVersion) -> HeartbeatCommand | None:
     """The heartbeat command byte for ``kind``; ``None`` for the contactor commands."""
     if kind is CommandKind.SET_DEFAULT_CURRENT:
@@ -123,6 +133,11 @@ class PendingCommand:
     enforcing: bool = False
     #: When it last went out; a re-send waits a heartbeat interval (SPEC §8.7).
     last_sent: float = -math.inf
+
+    def resend_at(self, interval: float) -> float:
+        """When it may go (again): at once, or ``interval`` (the unit's heartbeat interval)
+        after its last attempt, as real controllers repeat once per heartbeat (SPEC §8.7)."""
+        return -math.inf if self.attempts == 0 else self.last_sent + interval
 
     def message(self, sender: int, protocol: ProtocolVersion) -> Message:
         """The frame that carries it, at the unit's protocol length."""

@@ -30,7 +30,6 @@ from ..events import (
     DeviceFound,
     DeviceLost,
     FramingErrorEvent,
-    LimitEnforced,
     format_id,
 )
 from ..exceptions import (
@@ -41,12 +40,10 @@ from ..exceptions import (
     UsageError,
 )
 from ..protocol.codes import (
-    PLUGGED_STATES,
     HeartbeatCommand,
     PeripheralState,
     ProtocolVersion,
     body_length,
-    state_name,
 )
 from ..protocol.messages import (
     ControllerHeartbeat,
@@ -56,7 +53,7 @@ from ..protocol.messages import (
 )
 from ..sharing.sequencer import SharingSnapshot
 from .bridge import SharingBridge
-from .commands import CHARGING_STATES, CommandKind, PendingCommand, heartbeat_command
+from .commands import CommandKind, PendingCommand, check_applicable
 from .config import DirectorConfig
 from .device import Notice, PeripheralRecord
 from .exchange import REPLY_TO, Exchange, Purpose, Transmission, frame_time, from_controller, guard
@@ -224,35 +221,19 @@ class BusController:
             raise NotApplicableError(f"peripheral {record.id_hex} is offline")
         if self._sharing is not None:
             return self._sharing.submit(record, kind, amps, self.link_up)
-        if kind.relative and record.state not in CHARGING_STATES:
-            # 06/07 act only on a charging car (SPEC §3.4, §8.7): refused, nothing is sent.
-            state = "no report yet" if record.state is None else state_name(record.state)
-            raise NotApplicableError(
-                f"{kind} needs a car charging; {record.id_hex} is not charging ({state})"
-            )
+        check_applicable(kind, record.state, record.id_hex)
         return self._commands.submit(
             record, kind, amps, now, limits=self.limits, link_up=self.link_up
         )
 
     def fail_safe(self, now: float) -> list[int]:
-        """SPEC §8.6/§8.7: queue 0 A (session current; 05 on protocol 1) for every online unit,
-        ahead of anything queued, and stop capacity sharing; return the tickets, whose
-        outcomes say what each unit did. Sharing's own commands are dropped (failed)."""
+        """SPEC §8.7: stop capacity sharing, queue 0 A for every online unit ahead of anything
+        unsent; return the tickets (their outcomes say what each unit did)."""
         self._stopping = True
-        tickets = []
-        for record in self.records():
-            if not record.online:
-                continue
-            queue = self._commands.queue(record.device_id)
-            for stale in [c for c in queue if c.attempts == 0]:
-                queue.remove(stale)
-                self._commands.fail(stale, "superseded by the fail-safe")
+        online = [record for record in self.records() if record.online]
+        for record in online:
             self.limits.set_grant(record.device_id, 0.0)
-            command = PendingCommand(
-                self._commands.ticket(), CommandKind.SET_SESSION_CURRENT, record.device_id, 0.0
-            )
-            tickets.append(self._commands.put(command, self.link_up))
-        return tickets
+        return [self._commands.supersede_with_zero(record.device_id) for record in online]
 
     def sharing_snapshot(self) -> SharingSnapshot | None:
         """Every unit's share and the total used / available; ``None`` without sharing."""
@@ -360,7 +341,9 @@ class BusController:
             record.reported_at = now
             if self._sharing is not None:
                 self._sharing.reported()
-            self._settle_late(record, message)
+            # A late report still confirms an unconfirmed command (a slow bridge, SPEC §8.7).
+            in_flight = self._exchange.command if self._exchange is not None else None
+            self._commands.settle_late(record, message, self.config.controller_id, in_flight)
         notices = record.update(message, now)
         if not record.announced and (
             self.config.listen_only or not isinstance(message, PeripheralLinkReady)
@@ -379,85 +362,21 @@ class BusController:
             and isinstance(message, exchange.reply)
         ):
             self._exchange = None
-            if exchange.command is not None:
-                self._command_reply(exchange.command, message, exchange.sent, record)
+            command = exchange.command
+            if command is not None and not self._commands.settle(
+                command, message, exchange.sent, record.protocol
+            ):
+                self._commands.attempt_failed(command, "the unit's reply did not reflect it")
         if isinstance(message, PeripheralHeartbeat) and record.announced:
             self._enforce(record, message)
-
-    def _command_reply(
-        self, command: PendingCommand, reply: Message, sent: Message, record: PeripheralRecord
-    ) -> None:
-        note = command.settled_by(reply, sent, record.protocol)
-        if note is not None:
-            self._commands.confirm(command, note)
-            return
-        self._commands.attempt_failed(command, "the unit's reply did not reflect it")
-
-    def _settle_late(self, record: PeripheralRecord, report: PeripheralHeartbeat) -> None:
-        """A report after an attempt that went unconfirmed (a lost or late reply, a slow
-        bridge) still confirms the command if it reflects it (SPEC §8.7); for a relative
-        command it tells whether it took effect before it may be sent again."""
-        queue = self._commands.queue(record.device_id)
-        if not queue or queue[0].attempts == 0:
-            return
-        command = queue[0]
-        if self._exchange is not None and self._exchange.command is command:
-            return  # this report may be its reply: the exchange settles it
-        command.awaiting_report = False
-        sent = command.message(self.config.controller_id, record.protocol)
-        note = command.settled_by(report, sent, record.protocol)
-        if note is not None:
-            self._commands.confirm(command, note)
 
     def _enforce(self, record: PeripheralRecord, report: PeripheralHeartbeat) -> None:
         """SPEC §8.7: a unit reporting an offer above its ceiling is lowered at once."""
         if self.config.listen_only or not self.link_up or self._stopping:
             return
-        ceiling = self.limits.enforced(record)
-        if ceiling is None or report.max_amps <= ceiling + _AMPS_TOLERANCE:
-            return
-        minimum = self.limits.minimum(record)
-        if (
-            ceiling < minimum
-            and report.max_amps <= minimum + _AMPS_TOLERANCE
-            and report.state not in CHARGING_STATES
-            and report.state != PeripheralState.STARTING
-        ):
-            return  # told 0 A, it reports its minimum and draws nothing (SPEC §5)
-        queue = self._commands.queue(record.device_id)
-        if any(
-            command.enforcing or (command.from_sharing and command.amps <= ceiling)
-            for command in queue
-            if command.kind.carries_amps
-        ):
-            return  # a lower current is on its way already
-        amps = 0.0
-        if self.limits.max_current is not None:
-            amps = float(math.floor(ceiling - record.owed_amps(record.last_heard)))
-            if amps < minimum:
-                amps = 0.0
-        plugged = record.state in PLUGGED_STATES or record.car_connected
-        kind = CommandKind.SET_SESSION_CURRENT if plugged else CommandKind.SET_DEFAULT_CURRENT
-        command = PendingCommand(
-            self._commands.ticket(), kind, record.device_id, amps, enforcing=True
-        )
-        # Ahead of everything not yet sent; the head stays if it is in flight.
-        queue.insert(1 if queue and queue[0].attempts else 0, command)
-        wire = heartbeat_command(kind, record.protocol)
-        assert wire is not None
-        _LOGGER.warning(
-            "peripheral %s offers %.2f A, above its ceiling of %.2f A: sending %02X %.0f A",
-            record.id_hex,
-            report.max_amps,
-            ceiling,
-            wire,
-            amps,
-        )
-        self._notify(
-            LIMIT_ENFORCED,
-            LimitEnforced(record.id_hex, report.max_amps, amps, ceiling, int(wire)),
-            record.device_id,
-        )
+        event = self._commands.enforce(record, report, self.limits)
+        if event is not None:
+            self._notify(LIMIT_ENFORCED, event, record.device_id)
 
     def _expire(self, now: float) -> None:
         for device_id, record in list(self._records.items()):
@@ -486,16 +405,7 @@ class BusController:
         record = self._records.get(exchange.device_id)
         if record is not None:
             record.timeouts += 1
-        if exchange.command is not None:
-            # Sent twice, an increase or decrease applies twice: learn first whether it did.
-            exchange.command.awaiting_report = exchange.command.kind.relative
-            self._commands.attempt_failed(exchange.command, "no reply")
-            return
-        queue = self._commands.get(exchange.device_id) if exchange.device_id is not None else None
-        if queue and queue[0].awaiting_report:
-            # The heartbeat that was to settle it went unanswered too: that costs an attempt.
-            queue[0].attempts += 1
-            self._commands.attempt_failed(queue[0], "no reply")
+        self._commands.no_reply(exchange.device_id, exchange.command)
 
     # --- private: sending --------------------------------------------------------------
 
@@ -518,7 +428,7 @@ class BusController:
             queue = self._commands.queue(record.device_id)
             if queue:
                 # A command goes out in the next free slot, a re-send a heartbeat later.
-                yield self._resend_at(queue[0])
+                yield queue[0].resend_at(self.config.heartbeat_interval)
         if self._burst is not None:
             yield self._burst.due
 
@@ -538,7 +448,7 @@ class BusController:
             return self._heartbeat(record, now)
         for record, _ in self._active():
             queue = self._commands.queue(record.device_id)
-            if queue and now >= self._resend_at(queue[0]):
+            if queue and now >= queue[0].resend_at(self.config.heartbeat_interval):
                 if queue[0].awaiting_report:
                     return self._heartbeat(record, now)  # its report settles the command
                 sent = self._command(queue[0], record, now)
@@ -616,13 +526,6 @@ class BusController:
                 return sent
         return None
 
-    def _resend_at(self, command: PendingCommand) -> float:
-        """When a command may go (again): at once, or a unit's heartbeat interval after its
-        last attempt, as real controllers repeat once per heartbeat (SPEC §8.7)."""
-        if command.attempts == 0:
-            return -math.inf
-        return command.last_sent + self.config.heartbeat_interval
-
     def _command(
         self, command: PendingCommand, record: PeripheralRecord, now: float
     ) -> Transmission | None:
@@ -695,5 +598,3 @@ class BusController:
 
 
 _FRAME_COMMANDS = frozenset({CommandKind.OPEN_CONTACTORS, CommandKind.CLOSE_CONTACTORS})
-#: Reports are in 0.01 A: anything within half of that is equal.
-_AMPS_TOLERANCE = 0.005

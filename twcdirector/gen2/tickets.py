@@ -12,9 +12,12 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
-from ..events import COMMAND_CONFIRMED, COMMAND_FAILED, CommandOutcome, format_id
+from ..events import COMMAND_CONFIRMED, COMMAND_FAILED, CommandOutcome, LimitEnforced, format_id
+from ..protocol.codes import ProtocolVersion
+from ..protocol.messages import Message, PeripheralHeartbeat
 from .commands import CommandKind, PendingCommand
 from .device import PeripheralRecord
+from .enforce import over_ceiling
 from .limits import CurrentLimits
 
 _LOGGER = logging.getLogger(__name__)
@@ -103,6 +106,80 @@ class CommandQueues:
             self._queues[command.device_id].append(command)
             _LOGGER.debug("queued %s %s A for %04X", command.kind, command.amps, command.device_id)
         return command.ticket
+
+    def supersede_with_zero(self, device_id: int) -> int:
+        """The fail-safe: fail every command not yet sent to a unit and queue a session current
+        of 0 A (a command in flight stays ahead of it); return its ticket."""
+        queue = self._queues[device_id]
+        for stale in [each for each in queue if each.attempts == 0]:
+            queue.remove(stale)
+            self.fail(stale, "superseded by the fail-safe")
+        command = PendingCommand(self.ticket(), CommandKind.SET_SESSION_CURRENT, device_id, 0.0)
+        queue.append(command)
+        return command.ticket
+
+    def no_reply(self, device_id: int | None, command: PendingCommand | None) -> None:
+        """An exchange with a unit timed out; ``command`` is the one it carried, if any."""
+        if command is not None:
+            # Sent twice, an increase or decrease applies twice: learn first whether it did.
+            command.awaiting_report = command.kind.relative
+            self.attempt_failed(command, "no reply")
+            return
+        queue = self._queues.get(device_id) if device_id is not None else None
+        if queue and queue[0].awaiting_report:
+            # The heartbeat that was to settle it went unanswered too: that costs an attempt.
+            queue[0].attempts += 1
+            self.attempt_failed(queue[0], "no reply")
+
+    def settle_late(
+        self,
+        record: PeripheralRecord,
+        report: PeripheralHeartbeat,
+        sender: int,
+        in_flight: PendingCommand | None,
+    ) -> None:
+        """A report after an unconfirmed attempt of the head command (a lost or late reply, a
+        slow bridge) still confirms it if it reflects it (SPEC §8.7); for a relative command
+        it tells whether it took effect before it may be sent again. ``sender``: our ID."""
+        queue = self._queues[record.device_id]
+        if not queue or queue[0].attempts == 0 or queue[0] is in_flight:
+            return  # nothing sent yet, or this report may be its reply: the exchange settles it
+        command = queue[0]
+        command.awaiting_report = False
+        self.settle(command, report, command.message(sender, record.protocol), record.protocol)
+
+    def settle(
+        self, command: PendingCommand, reply: Message, sent: Message, protocol: ProtocolVersion
+    ) -> bool:
+        """Confirm the head of its unit's queue if ``reply`` reflects it; whether it did."""
+        note = command.settled_by(reply, sent, protocol)
+        if note is not None:
+            self.confirm(command, note)
+        return note is not None
+
+    def enforce(
+        self, record: PeripheralRecord, report: PeripheralHeartbeat, limits: CurrentLimits
+    ) -> LimitEnforced | None:
+        """Queue the command that lowers a unit reporting more than its ceiling, ahead of
+        everything not yet sent (SPEC §8.7); the event to fire, or ``None``."""
+        queue = self._queues[record.device_id]
+        found = over_ceiling(record, report, limits, queue)
+        if found is None:
+            return None
+        command = PendingCommand(
+            self.ticket(), found.kind, record.device_id, found.amps, enforcing=True
+        )
+        queue.insert(1 if queue and queue[0].attempts else 0, command)  # the head may be in flight
+        event = found.event
+        _LOGGER.warning(
+            "peripheral %s offers %.2f A, above its ceiling of %.2f A: sending %02X %.0f A",
+            record.id_hex,
+            event.reported_amps,
+            event.ceiling,
+            event.command,
+            event.enforced_amps,
+        )
+        return event
 
     def confirm(self, command: PendingCommand, note: str = "") -> None:
         """The head of its unit's queue was confirmed by the unit; ``note`` says how, when not
