@@ -372,11 +372,11 @@ class BusController:
 
     def _enforce(self, record: PeripheralRecord, report: PeripheralHeartbeat) -> None:
         """SPEC §8.7: a unit reporting an offer above its ceiling is lowered at once."""
-        if self.config.listen_only or not self.link_up or self._stopping:
-            return
-        event = self._commands.enforce(record, report, self.limits)
-        if event is not None:
-            self._notify(LIMIT_ENFORCED, event, record.device_id)
+        if self._may_transmit() and not self._stopping:
+            in_flight = self._exchange.command if self._exchange is not None else None
+            event = self._commands.enforce(record, report, self.limits, in_flight)
+            if event is not None:
+                self._notify(LIMIT_ENFORCED, event, record.device_id)
 
     def _expire(self, now: float) -> None:
         for device_id, record in list(self._records.items()):

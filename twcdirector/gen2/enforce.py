@@ -43,14 +43,15 @@ def over_ceiling(
     unit is sent the ceiling in whole amps (less what a decrease may still give back), or 0 A
     when that is below the protocol minimum or no maximum is configured (then 0 A is the only
     current that may be sent): ``09`` while a car is connected, else ``05`` (protocol 1: 05).
-    A unit told 0 A that reports its minimum while drawing nothing is within (SPEC §5).
+    A unit we told 0 A that reports its minimum while drawing nothing is within (SPEC §5).
     """
     ceiling = limits.enforced(record)
     if ceiling is None or report.max_amps <= ceiling + AMPS_TOLERANCE:
         return None
     minimum = limits.minimum(record)
     if (
-        ceiling < minimum
+        record.granted_amps == 0  # we sent it 0 A: the minimum is how it answers
+        and ceiling < minimum
         and report.max_amps <= minimum + AMPS_TOLERANCE
         and report.state not in CHARGING_STATES
         and report.state != PeripheralState.STARTING

@@ -117,7 +117,7 @@ def guard(
                 record,
                 in_flight=record.unconfirmed_raise,
                 owed=owed,
-                granted=record.granted_amps,
+                granted=record.granted_amps or 0.0,
             )
             record.unconfirmed_raise += INCREASE_STEP
         elif message.command == HeartbeatCommand.DECREASE_CURRENT:

@@ -96,7 +96,7 @@ class CommandQueues:
         """The highest current a unit may have been given that its reports may not show yet:
         the last one sent and every one still queued or unconfirmed (SPEC §8.7)."""
         queued = (c.amps for c in self._queues[record.device_id] if c.kind.carries_amps)
-        return max(record.granted_amps, *queued, 0.0)
+        return max(record.granted_amps or 0.0, *queued, 0.0)
 
     def put(self, command: PendingCommand, link_up: bool) -> int:
         """Queue a command for the next free slot (it fails at once while the link is down)."""
@@ -158,10 +158,14 @@ class CommandQueues:
         return note is not None
 
     def enforce(
-        self, record: PeripheralRecord, report: PeripheralHeartbeat, limits: CurrentLimits
+        self,
+        record: PeripheralRecord,
+        report: PeripheralHeartbeat,
+        limits: CurrentLimits,
+        in_flight: PendingCommand | None,
     ) -> LimitEnforced | None:
-        """Queue the command that lowers a unit reporting more than its ceiling, ahead of
-        everything not yet sent (SPEC §8.7); the event to fire, or ``None``."""
+        """Queue the command that lowers a unit reporting more than its ceiling ahead of all
+        but the command in flight (SPEC §8.7); the event to fire, or ``None``."""
         queue = self._queues[record.device_id]
         found = over_ceiling(record, report, limits, queue)
         if found is None:
@@ -169,7 +173,7 @@ class CommandQueues:
         command = PendingCommand(
             self.ticket(), found.kind, record.device_id, found.amps, enforcing=True
         )
-        queue.insert(1 if queue and queue[0].attempts else 0, command)  # the head may be in flight
+        queue.insert(1 if queue and queue[0] is in_flight else 0, command)
         event = found.event
         _LOGGER.warning(
             "peripheral %s offers %.2f A, above its ceiling of %.2f A: sending %02X %.0f A",
@@ -204,6 +208,10 @@ class CommandQueues:
             self.fail(command, f"{reason} after {command.attempts} attempts")
         else:
             _LOGGER.debug("%s to %04X not confirmed: %s", command.kind, command.device_id, reason)
+            queue = self._queues[command.device_id]
+            if len(queue) > 1 and queue[0] is command and queue[1].enforcing:
+                # A unit above its ceiling is lowered before this one is tried again.
+                queue[0], queue[1] = queue[1], command
 
     def drop_head(self, command: PendingCommand, reason: str) -> None:
         """The head of its unit's queue fails at once (no retry)."""
