@@ -249,11 +249,7 @@ def test_no_unit_stays_above_its_ceiling_and_no_frame_exceeds_it(
         elif kind == "drift":
             unit.drift(op[2])
         elif kind == "grant":
-            core.limits.set_grant(unit.device_id, op[2])
-            if op[2] is None:
-                ceilings.grants.pop(unit.device_id, None)
-            else:
-                ceilings.grants[unit.device_id] = op[2]
+            ceilings.grant(core.limits, unit.device_id, op[2])
         harness.run_for(0.05)
     harness.run_for(4 * HEARTBEAT + 5 * reply_delay + 1)
     # In the end every unit that was heard applies no more than its ceiling (or looks, from
