@@ -51,8 +51,8 @@ def _parser() -> OneLineParser:
         help="byte after each frame, hex, 'none', or bytes used in turn: FE,FC,F8,FF",
     )
     add("--latency", help="reply latency in ms, e.g. 40 or 20-60 or 0-1200 (default 20-60)")
-    add("--offer", type=float, help="amps units offer before a controller speaks, e.g. 40")
-    add("--lag", type=int, help="reports show the state of N heartbeats before")
+    add("--offer", type=float, metavar="A", help="current units offer before a controller speaks")
+    add("--lag", type=int, metavar="N", help="reports show the state of N heartbeats before")
     add(
         "--zero-reports-zero",
         action="store_true",
