@@ -44,6 +44,7 @@ DEVICE_EVENTS = (
     events.COMMAND_FAILED,
     events.STATE_CHANGED,
     events.ALLOCATION_CHANGED,
+    events.LIMIT_ENFORCED,
     "TWC_STATUS",
 )
 DIRECTOR_EVENTS = (
@@ -203,8 +204,9 @@ def assert_safe(sim: SimulatedBus, recorder: Recorder, config: DirectorConfig) -
     ceiling = config.max_current if config.max_current is not None else 0.0
     for unit in sim.units:
         assert unit.highest_commanded_amps <= min(ceiling, unit.config.max_amps), unit
-        # Its limit now, whatever got it there (06 and 07 move it without carrying amps).
-        assert unit.max_amps <= ceiling, unit
+        # Its limit now, whatever got it there (06 and 07 move it without carrying amps);
+        # what it applies, not the minimum it reports after 0 A (SPEC §5).
+        assert unit.limit_amps <= ceiling, unit
         assert unit.commands[HeartbeatCommand.ERROR] == 0, unit
     # Everything we wrote reached the units intact: the pty passes bytes unchanged.
     assert sim.core.decoder.error_count == 0, sim.core.decoder.errors

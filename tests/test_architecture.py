@@ -85,6 +85,7 @@ PURE = [
     "gen2/config.py",
     "gen2/controller.py",
     "gen2/device.py",
+    "gen2/enforce.py",
     "gen2/exchange.py",
     "gen2/limits.py",
     "gen2/schedule.py",

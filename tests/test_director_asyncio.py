@@ -541,8 +541,8 @@ def test_measured_cadence_on_the_asyncio_director() -> None:
             await asyncio.sleep(300)
             unit.silent = True
             task = asyncio.ensure_future(collect(d.peripheral(0x1839).set_session_current(16)))
-            await asyncio.sleep(3)
             assert isinstance(await task, CommandFailedError)
+            failed_at = asyncio.get_running_loop().time()
         bus.close()
         frames = bus.frames()
         beats = [t for t, m in frames if isinstance(m, ControllerHeartbeat) and 10 < t - 1000 < 300]
@@ -563,7 +563,12 @@ def test_measured_cadence_on_the_asyncio_director() -> None:
             "heartbeat": statistics.mean(beat_periods),
             "heartbeat_max": max(beat_periods),
             "request": statistics.mean(request_periods),
-            "reply_timeout": statistics.mean(retry) - frame_time,
+            "retry": statistics.mean(retry),
+            "retry_min": min(retry),
+            # From the first attempt to the failure: three spaced re-sends, then the last
+            # attempt's reply timeout.
+            "reply_timeout": failed_at - attempts[-1][0] - frame_time,
+            "time_to_fail": failed_at - attempts[0][0],
         }
 
     measured = run_virtual(main)
@@ -571,6 +576,11 @@ def test_measured_cadence_on_the_asyncio_director() -> None:
     assert measured["heartbeat_max"] <= 1.35
     assert measured["request"] == pytest.approx(11.8, abs=0.15)
     assert measured["reply_timeout"] == pytest.approx(0.25, abs=0.002)
+    # SPEC §8.7: re-sends are spaced by the unit's heartbeat interval, not the reply timeout,
+    # so a command fails ~4.2 s after its first attempt (it was ~1 s before issue 11).
+    assert measured["retry_min"] >= 1.3 - 1e-6
+    assert measured["retry"] == pytest.approx(1.3, abs=0.05)
+    assert measured["time_to_fail"] == pytest.approx(3 * 1.3 + 0.25, abs=0.05)
 
 
 @pytest.mark.parametrize("behaviour", [{}, {"noise": True, "byte_at_a_time": True}])

@@ -125,15 +125,19 @@ def test_measured_reply_timeout_is_250ms_after_the_frame() -> None:
     unit.silent = True
     # A set-current command: re-sending it is harmless, so each retry is the same frame.
     harness.core.submit(0x1839, CommandKind.SET_SESSION_CURRENT, 0, harness.now)
-    harness.run_for(3)
+    harness.run_for(6)
     attempts = [
         time
         for time, message in harness.sent(ControllerHeartbeat, to=0x1839)
         if message.command == HeartbeatCommand.SET_SESSION_CURRENT
     ]
     assert len(attempts) == 4  # the first and 3 re-sends
+    # SPEC §8.7: re-sends are spaced by the heartbeat interval (they were 0.25 s apart).
     for gap in periods(attempts):
-        assert gap == pytest.approx(FRAME_16 + 0.25, abs=1e-6)
+        assert gap == pytest.approx(1.3, abs=1e-6)
+    [failed] = harness.events(events.COMMAND_FAILED)
+    # The last attempt failed once its reply timeout (250 ms after the frame) passed.
+    assert failed.payload.attempts == 4
 
 
 def test_inter_frame_gap_is_kept_after_the_last_byte_heard() -> None:
@@ -384,7 +388,7 @@ def ready(*peripherals: FakePeripheral, **config: object) -> CoreBus:
 def test_a_heartbeat_command_goes_out_in_the_next_free_slot_and_is_confirmed(
     kind: CommandKind, amps: float, command: HeartbeatCommand
 ) -> None:
-    unit = FakePeripheral(0x1839, allowed=10.0)
+    unit = FakePeripheral(0x1839, allowed=10.0, state=PeripheralState.CHARGING)
     harness = ready(unit)
     harness.run_for(0.5)  # between two heartbeats, bus idle
     submitted = harness.now
@@ -501,7 +505,7 @@ def test_illegal_currents_raise_and_send_nothing(amps: float) -> None:
 
 
 def test_without_a_configured_maximum_only_zero_may_be_sent() -> None:
-    unit = FakePeripheral(0x1839)
+    unit = FakePeripheral(0x1839, state=PeripheralState.CHARGING)
     harness = bus(unit)
     harness.run_for(3)
     with pytest.raises(CurrentLimitError, match="no maximum"):

@@ -19,6 +19,7 @@ from twcdirector.gen2.commands import CommandKind
 from twcdirector.gen2.config import DirectorConfig
 from twcdirector.gen2.controller import BusController, Transmission
 from twcdirector.gen2.director import Director
+from twcdirector.gen2.limits import CurrentLimits
 from twcdirector.protocol import (
     ALLOWED_HEARTBEAT_COMMANDS,
     CONTROLLER_ALLOW_LIST,
@@ -101,6 +102,14 @@ class Ceilings:
         assert amps <= ceiling, (message, ceiling)
         assert amps >= MINIMUM[self.protocol[unit]], message
 
+    def grant(self, limits: CurrentLimits, device_id: int, amps: float | None) -> None:
+        """Set a capacity-sharing grant in the code under test and in what the test knows."""
+        limits.set_grant(device_id, amps)
+        if amps is None:
+            self.grants.pop(device_id, None)
+        else:
+            self.grants[device_id] = amps
+
     def heard(self, message: Message) -> None:
         if isinstance(message, PeripheralLinkReady):
             self.advertised[message.sender] = message.max_amps
@@ -150,11 +159,7 @@ def test_core_never_puts_an_illegal_current_or_command_on_the_wire(
         elif kind == "state":
             unit.state, unit.allowed = op[2], op[3]
         elif kind == "grant":
-            core.limits.set_grant(unit.device_id, op[2])
-            if op[2] is None:
-                ceilings.grants.pop(unit.device_id, None)
-            else:
-                ceilings.grants[unit.device_id] = op[2]
+            ceilings.grant(core.limits, unit.device_id, op[2])
         elif kind == "announce":
             unit.max_amps = op[2]
             harness.inject(unit.link_ready())
@@ -209,17 +214,14 @@ def test_director_api_never_puts_an_illegal_current_or_command_on_the_wire(
                 elif kind == "state":
                     unit.state, unit.allowed = op[2], op[3]
                 elif kind == "grant":
-                    director.limits.set_grant(unit.device_id, op[2])
-                    if op[2] is None:
-                        ceilings.grants.pop(unit.device_id, None)
-                    else:
-                        ceilings.grants[unit.device_id] = op[2]
+                    ceilings.grant(director.limits, unit.device_id, op[2])
                 elif kind == "silence":
                     unit.silent = op[2]
                 elif kind == "announce":
                     pass  # keeps the test's ceilings exact: advertised maxima stay fixed here
                 await asyncio.sleep(0.05)
             await asyncio.sleep(3)
+        await asyncio.sleep(0)  # callers whose command close() failed resume
         for call in calls:
             # Every call ended: confirmed, or with one of our errors (never left hanging).
             assert call.done()

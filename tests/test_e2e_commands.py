@@ -13,7 +13,7 @@ import pytest
 
 from tests.e2e_helpers import E2E, running
 from twcdirector import events
-from twcdirector.exceptions import CommandFailedError, CurrentLimitError, NotApplicableError
+from twcdirector.exceptions import CurrentLimitError, NotApplicableError
 from twcdirector.protocol import (
     CloseContactors,
     ControllerHeartbeat,
@@ -162,14 +162,13 @@ async def test_increase_and_decrease_current() -> None:
                 await command()
         assert sent(e2e, 0, 6) == sent(e2e, 0, 7) == []
 
-        # A unit that is not charging ignores 07: re-sent, then reported as failed.
-        with pytest.raises(CommandFailedError):
-            await e2e.peripheral(2).decrease_current()
-        [failed] = e2e.recorder.payloads(events.COMMAND_FAILED, e2e.id_hex(2))
-        retries = e2e.director.config.command_retries
-        assert (failed.command, failed.attempts) == ("decrease_current", retries + 1)
-        assert sim.unit(2).commands[HeartbeatCommand.DECREASE_CURRENT] == retries + 1
-        assert sim.unit(2).max_amps == 0
+        # A unit that is not charging ignores 06/07 (SPEC §8.7): refused with the reason before
+        # anything is sent (it used to be sent four times and reported failed).
+        for command in (e2e.peripheral(2).increase_current, e2e.peripheral(2).decrease_current):
+            with pytest.raises(NotApplicableError, match="not charging"):
+                await command()
+        assert sent(e2e, 2, 6) == sent(e2e, 2, 7) == []
+        assert e2e.recorder.payloads(events.COMMAND_FAILED, e2e.id_hex(2)) == []
 
 
 async def test_open_and_close_contactors() -> None:

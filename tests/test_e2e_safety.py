@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e_helpers import E2E, fast_config, running
+from twcdirector import events
 from twcdirector.exceptions import CurrentLimitError
 from twcdirector.protocol import ControllerHeartbeat, HeartbeatCommand, Message, PeripheralState
 from twcdirector.simulator import Car
@@ -67,9 +68,15 @@ async def test_fail_safe_leaves_every_unit_at_zero_on_close() -> None:
         await charging_at(e2e, 1, 16)
         await charging_at(e2e, 2, 16)
         await e2e.director.close()
-        assert [unit.max_amps for unit in sim.units] == [0, 0, 0]
+        assert [unit.limit_amps for unit in sim.units] == [0, 0, 0]
         assert [unit.actual_amps for unit in sim.units[1:]] == [0, 0]
         assert sim.unit(1).state == PeripheralState.PLUGGED_DO_NOT_CHARGE
+        # Real units report their minimum after 0 A (SPEC §5): confirmed, and said so.
+        assert [unit.max_amps for unit in sim.units] == [5, 6, 6]
+        outcomes = e2e.recorder.payloads(events.COMMAND_CONFIRMED)[-3:]
+        assert {(o.command, o.amps) for o in outcomes} == {("set_session_current", 0.0)}
+        assert e2e.recorder.payloads(events.COMMAND_FAILED) == []
+        assert any("minimum" in o.reason for o in outcomes)
 
 
 async def test_a_lost_reply_to_an_increase_never_raises_past_the_limit() -> None:

@@ -198,3 +198,26 @@ async def test_end_to_end_over_a_tcp_serial_url() -> None:
     assert "TWC_NEW_DEVICE" in events_seen
     assert events_seen.index("TWC_NEW_DEVICE") < events_seen.index("TWC_STATUS")
     assert unit.claimed
+
+
+async def test_a_second_instance_on_the_same_port_exits_2_with_port_busy() -> None:
+    """Before issue 11 both instances opened the pty and fought over the bus."""
+    master, slave = os.openpty()
+    name = os.ttyname(slave)
+    first = await _command("--port", name, "-v")
+    try:
+        assert first.stderr is not None
+        line = await asyncio.wait_for(first.stderr.readline(), 60)
+        assert b"director" in line  # it runs, the port is held
+        second = await _command("--port", name)
+        out, err = await asyncio.wait_for(second.communicate(), 60)
+        assert second.returncode == 2
+        assert out == b""
+        [message] = err.decode().strip().splitlines()
+        assert "port busy" in message
+    finally:
+        first.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(first.communicate(), 60)
+        os.close(master)
+        os.close(slave)
+    assert first.returncode == 0

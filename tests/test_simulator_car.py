@@ -234,7 +234,9 @@ def test_the_unit_copies_any_commanded_value(centi: int) -> None:
     session = Session()
     session.unit.plug_in(0.0)
     session.at(0.5)
-    assert session.beat(C.SET_SESSION_CURRENT, amps).max_amps == amps
+    # 0 A is reported as the minimum by real units (SPEC §5): see the tests below.
+    reported = amps if amps else 6.0
+    assert session.beat(C.SET_SESSION_CURRENT, amps).max_amps == reported
     assert session.unit.highest_commanded_amps == amps
 
 

@@ -166,3 +166,29 @@ async def test_close_flushes_what_was_written() -> None:
             await link.write(FRAME)
         await link.close()
         assert await received.wait_for(20 * len(FRAME)) == FRAME * 20
+
+
+async def test_a_device_is_opened_exclusively_and_a_second_open_is_port_busy() -> None:
+    """SPEC §8.7: one controller per port (pyserial's ``exclusive=True``, a POSIX flock)."""
+    master, slave = os.openpty()
+    name = os.ttyname(slave)
+    first = await open_serial_link(name, 9600, Listener())
+    try:
+        with pytest.raises(LinkError, match=r"^port busy: ") as caught:
+            await open_serial_link(name, 9600, Listener())
+        assert name in str(caught.value)
+        assert "\n" not in str(caught.value)
+    finally:
+        await first.close()
+    # Released on close: the port opens again.
+    again = await open_serial_link(name, 9600, Listener())
+    await again.close()
+    os.close(master)
+    os.close(slave)
+
+
+async def test_url_ports_ignore_exclusivity() -> None:
+    """loop:// and socket:// take the option (SerialBase accepts it) and have nothing to lock."""
+    links = [await open_serial_link("loop://", 9600, Listener()) for _ in range(2)]
+    for link in links:
+        await link.close()

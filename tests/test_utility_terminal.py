@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pty
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -179,3 +180,24 @@ def test_bad_options_and_ports_exit_2_with_one_line(args: list[str], message: st
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("python3 -m twcdirector.utility")
+
+
+def _utility_pid(session: TmuxSession) -> int:
+    """The utility's process: the only child of the pane's shell."""
+    shell = int(session._run("display-message", "-p", "-t", session.name, "#{pane_pid}"))
+    children = Path(f"/proc/{shell}/task/{shell}/children").read_text(encoding="utf-8").split()
+    [child] = children
+    return int(child)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT])
+def test_hangup_and_quit_restore_the_terminal_and_exit_0(
+    utility: TmuxSession, signum: signal.Signals
+) -> None:
+    """Before issue 11 SIGHUP ended it with 129 and SIGQUIT with 131, leaving the terminal in
+    curses mode (the last frame stayed on the screen)."""
+    utility.wait_for(lambda s: len(_rows(s)) >= 1 and "Serial" in s, what="a peripheral row")
+    os.kill(_utility_pid(utility), signum)
+    assert utility.wait_for_exit() == 0
+    # The alternate screen is gone: curses gave the terminal back.
+    utility.wait_for(lambda s: "Serial" not in s and not _rows(s), what="terminal restored")

@@ -27,6 +27,7 @@ from . import gen3 as gen3_package
 from . import mqtt as mqtt_package
 from .cli import (
     EXIT_USAGE,
+    STOP_SIGNALS,
     OneLineParser,
     add_bus_options,
     check_gen3_only,
@@ -57,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_bus_options(parser, port_required=False, verbose_help="log to stderr (-vv: more)")
     parser.add_argument(
-        "--fail-safe", action="store_true", help="on stop, set every unit's session current to 0 A"
+        "--fail-safe",
+        action="store_true",
+        help="on every stop (Ctrl-C, SIGTERM, SIGHUP) send every online unit 0 A, capacity "
+        "sharing or not, and report each outcome (real units report their minimum, 6 A / 5 A)",
     )
     mqtt_settings.add_options(parser)
     return parser
@@ -107,7 +111,7 @@ async def run(
     recorder = None if log_file is None else Recorder(log_file, source, monitor)
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
         try:
             loop.add_signal_handler(signum, stop.set)
             handled.append(signum)

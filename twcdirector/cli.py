@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 from typing import Any, NoReturn
 
 from .events import parse_id
@@ -30,6 +31,11 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+#: Signals after which both commands stop gracefully, the fail-safe included (SPEC §8.7):
+#: Ctrl-C, a service manager's stop, and a terminal or SSH session that went away.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def hex_id(text: str) -> int:

@@ -31,6 +31,9 @@ COMMAND_FAILED = "TWC_COMMAND_FAILED"
 ALLOCATION_CHANGED = "TWC_ALLOCATION_CHANGED"
 #: The unit's state code changed.
 STATE_CHANGED = "TWC_STATE_CHANGED"
+#: Gen 2: the unit reported an offered current above its ceiling and was lowered (SPEC §8.7);
+#: payload :class:`LimitEnforced`.
+LIMIT_ENFORCED = "TWC_LIMIT_ENFORCED"
 #: Gen 3: an alert appeared / cleared; the unit rebooted (uptime went backwards).
 ALERT_RAISED = "TWC_ALERT_RAISED"
 ALERT_CLEARED = "TWC_ALERT_CLEARED"
@@ -45,6 +48,7 @@ PERIPHERAL_EVENTS = (
     COMMAND_FAILED,
     STATE_CHANGED,
     ALLOCATION_CHANGED,
+    LIMIT_ENFORCED,
 )
 
 # --- on the director -----------------------------------------------------------------------
@@ -133,6 +137,23 @@ class CommandOutcome:
     attempts: int
     confirmed: bool
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LimitEnforced:
+    """A unit reported more than its ceiling allows, and a lower current was sent (SPEC §8.7).
+
+    ``reported_amps`` is the offered current (A) of the unit's report, ``ceiling`` the lowest of
+    the configured maximum, its rating and any sharing grant (A), ``enforced_amps`` the current
+    sent to it (A; 0 when the ceiling is below the protocol minimum) and ``command`` the
+    heartbeat command that carries it (``09`` with a car connected, else ``05``).
+    """
+
+    device_id: str
+    reported_amps: float
+    enforced_amps: float
+    ceiling: float
+    command: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__, events
 from .cli import (
+    STOP_SIGNALS,
     OneLineParser,
     add_bus_options,
     check_gen3_only,
@@ -415,8 +416,15 @@ def _summary(name: str, payload: Any) -> str:
         what += "" if payload.amps is None else f" {payload.amps:g} A"
         tries = f"{payload.attempts} attempt{'s' if payload.attempts != 1 else ''}"
         if payload.confirmed:
-            return f"{what}: confirmed after {tries}"
+            # e.g. "the unit holds at its minimum", "applies from the next plug-in"
+            note = f" ({payload.reason})" if payload.reason else ""
+            return f"{what}: confirmed after {tries}{note}"
         return f"{what}: FAILED after {tries}: {payload.reason}"
+    if isinstance(payload, events.LimitEnforced):
+        return (
+            f"offered {payload.reported_amps:g} A above its limit of {payload.ceiling:g} A: "
+            f"lowered to {payload.enforced_amps:g} A"
+        )
     if isinstance(payload, AlertEvent):
         return f"alert {payload.alert} {'raised' if payload.raised else 'cleared'}"
     if isinstance(payload, Gen3ErrorEvent):
@@ -516,7 +524,7 @@ async def _screen_loop(stdscr: Any, console: Console, warning: str | None = None
         return console.draw(width, height, warning)
 
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in _SCREEN_STOP_SIGNALS:
         loop.add_signal_handler(sig, request_stop)
     loop.add_reader(sys.stdin.fileno(), wake.set)
     try:
@@ -533,8 +541,13 @@ async def _screen_loop(stdscr: Any, console: Console, warning: str | None = None
                     await wake.wait()
     finally:
         loop.remove_reader(sys.stdin.fileno())
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _SCREEN_STOP_SIGNALS:
             loop.remove_signal_handler(sig)
+
+
+#: A hung-up terminal (SIGHUP) or Ctrl-backslash (SIGQUIT) stop the utility like Ctrl-C: the
+#: terminal is restored and the director closed, never left in curses mode or mid-frame.
+_SCREEN_STOP_SIGNALS = (*STOP_SIGNALS, signal.SIGQUIT)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

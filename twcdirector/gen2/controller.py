@@ -24,6 +24,7 @@ from ..events import (
     DEVICE_FOUND,
     DEVICE_LOST,
     FRAMING_ERROR,
+    LIMIT_ENFORCED,
     NEW_DEVICE,
     BusError,
     DeviceFound,
@@ -52,7 +53,7 @@ from ..protocol.messages import (
 )
 from ..sharing.sequencer import SharingSnapshot
 from .bridge import SharingBridge
-from .commands import CommandKind, PendingCommand
+from .commands import CommandKind, PendingCommand, check_applicable
 from .config import DirectorConfig
 from .device import Notice, PeripheralRecord
 from .exchange import REPLY_TO, Exchange, Purpose, Transmission, frame_time, from_controller, guard
@@ -96,6 +97,8 @@ class BusController:
         self._notices: list[Notice] = []
         self._other_controllers: dict[int, float] = {}
         self._over_capacity: set[int] = set()
+        #: The fail-safe is under way: capacity sharing and enforcement stand aside.
+        self._stopping = False
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -166,7 +169,7 @@ class BusController:
     def poll(self, now: float) -> Transmission | None:
         """The frame to write now, if any. Call again at :meth:`next_wakeup` or on input."""
         self._expire(now)
-        if self._sharing is not None and self._may_transmit():
+        if self._sharing is not None and self._may_transmit() and not self._stopping:
             in_flight = self._exchange.command if self._exchange is not None else None
             self._sharing.share(list(self.records()), now, in_flight, self.link_up)
         if not self._may_transmit():
@@ -218,9 +221,19 @@ class BusController:
             raise NotApplicableError(f"peripheral {record.id_hex} is offline")
         if self._sharing is not None:
             return self._sharing.submit(record, kind, amps, self.link_up)
+        check_applicable(kind, record.state, record.id_hex)
         return self._commands.submit(
             record, kind, amps, now, limits=self.limits, link_up=self.link_up
         )
+
+    def fail_safe(self, now: float) -> list[int]:
+        """SPEC §8.7: stop capacity sharing, queue 0 A for every online unit ahead of anything
+        unsent; return the tickets (their outcomes say what each unit did)."""
+        self._stopping = True
+        online = [record for record in self.records() if record.online]
+        for record in online:
+            self.limits.set_grant(record.device_id, 0.0)
+        return [self._commands.supersede_with_zero(record.device_id) for record in online]
 
     def sharing_snapshot(self) -> SharingSnapshot | None:
         """Every unit's share and the total used / available; ``None`` without sharing."""
@@ -328,7 +341,9 @@ class BusController:
             record.reported_at = now
             if self._sharing is not None:
                 self._sharing.reported()
-            self._settle_relative(record, message)
+            # A late report still confirms an unconfirmed command (a slow bridge, SPEC §8.7).
+            in_flight = self._exchange.command if self._exchange is not None else None
+            self._commands.settle_late(record, message, self.config.controller_id, in_flight)
         notices = record.update(message, now)
         if not record.announced and (
             self.config.listen_only or not isinstance(message, PeripheralLinkReady)
@@ -347,25 +362,21 @@ class BusController:
             and isinstance(message, exchange.reply)
         ):
             self._exchange = None
-            if exchange.command is not None:
-                self._command_reply(exchange.command, message, exchange.sent)
+            command = exchange.command
+            if command is not None and not self._commands.settle(
+                command, message, exchange.sent, record.protocol
+            ):
+                self._commands.attempt_failed(command, "the unit's reply did not reflect it")
+        if isinstance(message, PeripheralHeartbeat) and record.announced:
+            self._enforce(record, message)
 
-    def _command_reply(self, command: PendingCommand, reply: Message, sent: Message) -> None:
-        if command.confirmed_by(reply, sent):
-            self._commands.confirm(command)
-            return
-        self._commands.attempt_failed(command, "the unit's reply did not reflect it")
-
-    def _settle_relative(self, record: PeripheralRecord, report: PeripheralHeartbeat) -> None:
-        """A report after a lost reply tells whether a relative command took effect."""
-        queue = self._commands.queue(record.device_id)
-        if not queue or not queue[0].awaiting_report:
-            return
-        command = queue[0]
-        command.awaiting_report = False
-        sent = command.message(self.config.controller_id, record.protocol)
-        if command.confirmed_by(report, sent):
-            self._commands.confirm(command)
+    def _enforce(self, record: PeripheralRecord, report: PeripheralHeartbeat) -> None:
+        """SPEC §8.7: a unit reporting an offer above its ceiling is lowered at once."""
+        if self._may_transmit() and not self._stopping:
+            in_flight = self._exchange.command if self._exchange is not None else None
+            event = self._commands.enforce(record, report, self.limits, in_flight)
+            if event is not None:
+                self._notify(LIMIT_ENFORCED, event, record.device_id)
 
     def _expire(self, now: float) -> None:
         for device_id, record in list(self._records.items()):
@@ -394,16 +405,7 @@ class BusController:
         record = self._records.get(exchange.device_id)
         if record is not None:
             record.timeouts += 1
-        if exchange.command is not None:
-            # Sent twice, an increase or decrease applies twice: learn first whether it did.
-            exchange.command.awaiting_report = exchange.command.kind.relative
-            self._commands.attempt_failed(exchange.command, "no reply")
-            return
-        queue = self._commands.get(exchange.device_id) if exchange.device_id is not None else None
-        if queue and queue[0].awaiting_report:
-            # The heartbeat that was to settle it went unanswered too: that costs an attempt.
-            queue[0].attempts += 1
-            self._commands.attempt_failed(queue[0], "no reply")
+        self._commands.no_reply(exchange.device_id, exchange.command)
 
     # --- private: sending --------------------------------------------------------------
 
@@ -423,8 +425,10 @@ class BusController:
             yield schedule.heartbeat_due
             if schedule.request_allowed:
                 yield schedule.next_request_due()
-            if self._commands.queue(record.device_id):
-                yield -math.inf  # a command goes out in the next free slot
+            queue = self._commands.queue(record.device_id)
+            if queue:
+                # A command goes out in the next free slot, a re-send a heartbeat later.
+                yield queue[0].resend_at(self.config.heartbeat_interval)
         if self._burst is not None:
             yield self._burst.due
 
@@ -444,7 +448,7 @@ class BusController:
             return self._heartbeat(record, now)
         for record, _ in self._active():
             queue = self._commands.queue(record.device_id)
-            if queue:
+            if queue and now >= queue[0].resend_at(self.config.heartbeat_interval):
                 if queue[0].awaiting_report:
                     return self._heartbeat(record, now)  # its report settles the command
                 sent = self._command(queue[0], record, now)
@@ -526,6 +530,7 @@ class BusController:
         self, command: PendingCommand, record: PeripheralRecord, now: float
     ) -> Transmission | None:
         command.attempts += 1
+        command.last_sent = now
         message = command.message(self.config.controller_id, record.protocol)
         sent = self._transmit(
             message,

@@ -58,6 +58,7 @@ class PeripheralRecord:
         "errors",
         "firmware",
         "frames",
+        "granted_amps",
         "last_heard",
         "lifetime_kwh",
         "online",
@@ -100,6 +101,9 @@ class PeripheralRecord:
         self.reported_at: float | None = None
         #: What increases (06) sent since the unit's last status report may have added.
         self.unconfirmed_raise = 0.0
+        #: The last current sent that the unit applies now (05 deferred to the next plug-in
+        #: aside); its reports may lag it (SPEC §8.7). ``None``: nothing sent yet.
+        self.granted_amps: float | None = None
         #: Until when each decrease (07) sent may still give its 2 A back (SPEC §3.4).
         self.owed_until: list[float] = []
 

@@ -539,18 +539,10 @@ class Director(SafeEmitter):
             return
 
     async def _fail_safe(self) -> None:
-        """SPEC §8.6: a session current of 0 A to every online unit before stopping."""
+        """SPEC §8.6/§8.7: 0 A to every online unit before stopping, capacity sharing or not;
+        each outcome (confirmed, holds at its minimum, failed) is logged and emitted."""
         futures = []
-        for record in list(self._core.records()):
-            if not record.online:
-                continue
-            try:
-                ticket = self._core.submit(
-                    record.device_id, CommandKind.SET_SESSION_CURRENT, 0.0, self._now()
-                )
-            except UsageError as error:
-                _LOGGER.warning("fail-safe: %s: %s", record.id_hex, error)
-                continue
+        for ticket in self._core.fail_safe(self._now()):
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._futures[ticket] = future
             futures.append(future)

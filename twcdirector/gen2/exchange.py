@@ -21,7 +21,7 @@ from ..protocol.messages import (
     VinMidReply,
     encode,
 )
-from .commands import PendingCommand
+from .commands import PendingCommand, default_deferred
 from .device import PeripheralRecord
 from .limits import INCREASE_STEP, CurrentLimits
 from .schedule import DATA_REQUESTS
@@ -104,11 +104,20 @@ def guard(
         owed = record.owed_amps(now)
         if message.command in _AMPS_COMMANDS:
             limits.check(message.amps, record, owed=owed)
+            if not (
+                message.command == HeartbeatCommand.SET_DEFAULT_CURRENT
+                and default_deferred(record.protocol, record.state)
+            ):
+                record.granted_amps = message.amps
         elif message.amps != 0:
             raise UsageError(f"heartbeat command {message.command:02X} carries no current")
         if message.command == HeartbeatCommand.INCREASE_CURRENT:
             limits.check_increase(
-                record.allowed_amps, record, in_flight=record.unconfirmed_raise, owed=owed
+                record.allowed_amps,
+                record,
+                in_flight=record.unconfirmed_raise,
+                owed=owed,
+                granted=record.granted_amps or 0.0,
             )
             record.unconfirmed_raise += INCREASE_STEP
         elif message.command == HeartbeatCommand.DECREASE_CURRENT:

@@ -70,6 +70,24 @@ class CurrentLimits:
             ceiling = min(ceiling, grant)
         return ceiling
 
+    def enforced(self, device: LimitSubject) -> float | None:
+        """The ceiling a unit's *reported* offer is held to (SPEC §8.7); ``None``: none known.
+
+        The lowest of the configured maximum, the unit's rating and any sharing grant. Without
+        a configured maximum only the rating and a grant count: a bus whose owner set no
+        limit is not forced to 0 A, but a unit offering more than its own rating is lowered.
+        """
+        ceilings = [
+            amps
+            for amps in (
+                self.max_current,
+                device.advertised_max,
+                self.grants.get(device.device_id, 0.0 if self.sharing else None),
+            )
+            if amps is not None
+        ]
+        return min(ceilings) if ceilings else None
+
     def minimum(self, device: LimitSubject) -> float:
         """The lowest non-zero current for the unit's protocol version."""
         return float(MINIMUM_AMPS[device.protocol])
@@ -111,22 +129,28 @@ class CurrentLimits:
         *,
         in_flight: float = 0.0,
         owed: float = 0.0,
+        granted: float = 0.0,
     ) -> None:
         """An increase adds 2 A to what the unit allows; refuse it past the ceiling.
 
-        The worst case counts, not the last report: ``in_flight`` is what increases sent since
-        that report may already have added, ``owed`` what a decrease will give back.
+        The worst case counts, not the last report (SPEC §8.7): the highest of the reported
+        ``allowed_amps`` and ``granted`` (the highest current sent to the unit that its
+        reports may not show yet: the last one sent and any still unconfirmed), plus
+        ``in_flight``, what increases sent since that report may already have added, and
+        ``owed``, what a decrease will give back.
         """
         if self.max_current is None:
             raise CurrentLimitError("increase refused: no maximum current is configured")
         if allowed_amps is None:
             raise CurrentLimitError("increase refused: the unit has not reported its current yet")
         ceiling = self.ceiling(device)
-        worst = allowed_amps + in_flight + owed + INCREASE_STEP
+        base = max(allowed_amps, granted)
+        worst = base + in_flight + owed + INCREASE_STEP
         if worst > ceiling:
             pending = f" (with {in_flight + owed} A pending)" if in_flight or owed else ""
+            source = "reported" if base == allowed_amps else "granted"
             raise CurrentLimitError(
-                f"increase refused: {allowed_amps} A{pending} + {INCREASE_STEP} A exceeds "
+                f"increase refused: {base} A {source}{pending} + {INCREASE_STEP} A exceeds "
                 f"the limit of {ceiling} A"
             )
 

@@ -8,6 +8,7 @@ translated into :class:`~twcdirector.exceptions.LinkError`.
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import io
 import logging
@@ -232,11 +233,23 @@ def _has_fileno(instance: serial.SerialBase) -> bool:
     return True
 
 
+def _open_error(port: str, error: Exception) -> LinkError:
+    """The one-line error for a port that did not open; "port busy" when another process
+    holds its exclusive lock (pyserial passes flock's EWOULDBLOCK on as the errno)."""
+    if getattr(error, "errno", None) in (errno.EWOULDBLOCK, errno.EAGAIN):
+        return LinkError(f"port busy: {port} is in use by another program")
+    return LinkError(f"cannot open {port}: {error}")
+
+
 async def open_serial_link(port: str, baudrate: int, listener: LinkListener) -> SerialLink:
     """Open ``port`` (a device path or ``rfc2217://``, ``socket://``, ``loop://`` …) at 8N1.
 
     Opening runs in a worker thread: some URL handlers connect over TCP and would otherwise
-    block the event loop. Raises :class:`LinkError` when the port cannot be opened.
+    block the event loop. A device is opened exclusively (SPEC §8.7: one controller per port):
+    pyserial takes a non-blocking ``flock`` on POSIX, so a second process that asks the same
+    gets "port busy". The lock is advisory (a program that does not ask is not stopped), and
+    URL ports (``loop://``, ``socket://``, ``rfc2217://``) accept the option and ignore it.
+    Raises :class:`LinkError` when the port cannot be opened or is busy.
     """
     loop = asyncio.get_running_loop()
     opener = functools.partial(
@@ -247,11 +260,12 @@ async def open_serial_link(port: str, baudrate: int, listener: LinkListener) -> 
         parity=serial.PARITY_NONE,
         stopbits=serial.STOPBITS_ONE,
         timeout=0,
+        exclusive=True,
     )
     try:
         instance = await loop.run_in_executor(None, opener)
     except (serial.SerialException, OSError, ValueError) as error:
-        raise LinkError(f"cannot open {port}: {error}") from error
+        raise _open_error(port, error) from error
     protocol = _SerialProtocol(port, listener)
     cls = _SerialTransport if _has_fileno(instance) else _PolledSerialTransport
     transport = cls(loop, protocol, instance)

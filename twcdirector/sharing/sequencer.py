@@ -32,8 +32,9 @@ checked against the sum of exposures, never against what the sequencer merely in
 6. A unit is settled only once its share was sent *and* its report shows it, so every unit is
    told its share at least once (a unit without a car gets 0 A as its default current, so a car
    plugging in starts from nothing). A unit told 0 A may report its minimum instead (SPEC §5,
-   §7.6): after ``QUIRK_TRIES`` sends that counts as settled (no endless re-sending), but the
-   reported value still counts towards the total, and it never holds other units' raises up.
+   §7.6, §8.7): reported in a state that draws nothing (00, 03, 04) that settles it at once;
+   in any other state after ``QUIRK_TRIES`` sends (no endless re-sending). The reported value
+   still counts towards the total, and it never holds other units' raises up.
 
 **Safety invariant.** The sharing layer never raises a unit before the units lowered to make
 room for it have confirmed they were lowered: capacity a decrease frees is counted as used
@@ -66,6 +67,10 @@ _LOGGER = logging.getLogger(__name__)
 #: How many times 0 A is sent to a unit that keeps reporting its minimum before that is taken
 #: as the 0 A quirk rather than a lost command.
 QUIRK_TRIES = 3
+#: States that draw nothing: a report of the minimum in one of them answers 0 A (SPEC §8.7).
+_RESTING_STATES = frozenset(
+    {PeripheralState.READY, PeripheralState.PLUGGED_DO_NOT_CHARGE, PeripheralState.PLUGGED_READY}
+)
 
 
 class Reason(StrEnum):
@@ -496,12 +501,17 @@ class ShareSequencer:
     def _settled(self, unit: _Unit, amps: int) -> bool:
         """Sent, and the unit's report shows it (a report alone is not enough: see quirk).
 
-        A unit at its minimum whose 0 A was lost looks just like the quirk, so the quirk is
-        only accepted once 0 A was sent ``QUIRK_TRIES`` times in a row.
+        Real units answer 0 A with their minimum in a state that draws nothing (SPEC §8.7):
+        that settles it. Reported in another state it could be a unit still charging at its
+        minimum whose 0 A was lost, so it is only accepted once 0 A was sent ``QUIRK_TRIES``
+        times in a row.
         """
         if unit.known is None or unit.granted != amps:
             return False
-        return unit.known == amps or (self._quirk(unit, amps) and unit.zero_tries >= QUIRK_TRIES)
+        if unit.known == amps:
+            return True
+        resting = unit.obs.state in _RESTING_STATES
+        return self._quirk(unit, amps) and (resting or unit.zero_tries >= QUIRK_TRIES)
 
     def _quirk(self, unit: _Unit, amps: int) -> bool:
         """Told 0 A, it may report its minimum (SPEC §5, §7.6)."""

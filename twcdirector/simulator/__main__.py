@@ -45,8 +45,20 @@ def _parser() -> OneLineParser:
     add("--max-amps", type=float, default=32.0, help="advertised rating: 32 (EU) or 80 (US)")
     add("--no-vin", action="store_true", help="units do not report VINs")
     add("--ids", help="unit IDs in hex, e.g. 1839,2019")
-    add("--tail", default="FE", help="byte after each frame, hex, or 'none' (default FE)")
-    add("--latency", help="reply latency in ms, e.g. 40 or 20-60 (default 20-60)")
+    add(
+        "--tail",
+        default="FE",
+        help="byte after each frame, hex, 'none', or bytes used in turn: FE,FC,F8,FF",
+    )
+    add("--latency", help="reply latency in ms, e.g. 40 or 20-60 or 0-1200 (default 20-60)")
+    add("--offer", type=float, metavar="A", help="current units offer before a controller speaks")
+    add("--lag", type=int, metavar="N", help="reports show the state of N heartbeats before")
+    add(
+        "--zero-reports-zero",
+        action="store_true",
+        help="0 A is reported as 0 A (real units report their minimum, 6 A / 5 A)",
+    )
+    add("--no-contactor-acks", action="store_true", help="units ignore FC B1 / FC B2")
     add("--controller-timeout", type=float, help="seconds without heartbeat before error")
     add("--gen3", type=int, default=0, help="also serve N simulated Gen 3 units over HTTP")
     add("--gen3-host", default="127.0.0.1", help="address for the Gen 3 units")
@@ -76,7 +88,12 @@ def units_from_args(args: argparse.Namespace) -> list[UnitConfig]:
         raise ConfigurationError(f"--gen3 {args.gen3} must be 0-16")
     try:
         protocols = [int(part) for part in args.protocol.split(",")]
-        overrides: dict[str, Any] = {"tail": _hex_byte(args.tail)}
+        tails = [_hex_byte(part) for part in args.tail.split(",")]
+        overrides: dict[str, Any] = {"tail": tails[0]}
+        if len(tails) > 1:
+            if None in tails:
+                raise ValueError(args.tail)
+            overrides["tails"] = tuple(tails)
         if args.latency:
             overrides["latency"] = _latency(args.latency)
         ids = [parse_id(part) for part in args.ids.split(",")] if args.ids else []
@@ -84,6 +101,14 @@ def units_from_args(args: argparse.Namespace) -> list[UnitConfig]:
         raise ConfigurationError(f"bad value: {error}") from None
     if args.controller_timeout is not None:
         overrides["controller_timeout"] = args.controller_timeout
+    if args.offer is not None:
+        overrides["offered_amps"] = args.offer
+    if args.lag is not None:
+        overrides["report_lag"] = args.lag
+    if args.zero_reports_zero:
+        overrides["zero_reports_minimum"] = False
+    if args.no_contactor_acks:
+        overrides["contactor_acks"] = False
     if len(ids) > args.peripherals:
         raise ConfigurationError(f"{len(ids)} IDs for {args.peripherals} units")
     units = default_units(

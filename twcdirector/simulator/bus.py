@@ -160,6 +160,8 @@ class Bus:
             unit.collide(now, action.device_id)
         elif kind is ActionKind.REBOOT:
             unit.reboot(now)
+        elif kind is ActionKind.OFFER:
+            unit.offer(now, action.amps)
         _LOGGER.debug("unit %d: %s at %.3f", action.unit, kind, now)
 
     def unit(self, index: int) -> SimulatedPeripheral:
@@ -194,8 +196,9 @@ class Bus:
             if item is None:
                 continue  # muted by a fault
             data = item.data
-            if item.message is not None and unit.config.tail is not None:
-                data += bytes((unit.config.tail,))
+            tail = unit.next_tail() if item.message is not None else None
+            if tail is not None:
+                data += bytes((tail,))
             chunks.append(Chunk(start, data, index, item.message))
             self._free_at = start + len(data) * self.byte_time + self.gap
             if item.message is not None:

@@ -66,6 +66,9 @@ class UnitConfig:
     sign: int | None = None
     #: Byte sent after each frame's closing C0 (real units: FE, FC, F8 …); None for none.
     tail: int | None = 0xFE
+    #: Tail bytes used in turn, frame after frame (real units vary it: FE, FC, F8, FF);
+    #: empty: always ``tail``.
+    tails: tuple[int, ...] = ()
     #: A reply goes out uniformly within this window after the request (real: < 160 ms).
     latency: tuple[float, float] = (0.020, 0.060)
     #: Phase A, B, C volts in ``FD EB``; energy counts every non-zero phase.
@@ -89,6 +92,17 @@ class UnitConfig:
     complete_hold: float = 2.0
     #: Seed of the unit's random generator (sign, latency, new ID); None: from the ID.
     seed: int | None = None
+    #: Real units answer a 0 A ``05``/``09`` by reporting their minimum (6.00 A; protocol 1
+    #: 5.00 A) in state 03 while drawing nothing (SPEC §5, vector 9). False: they report 0.
+    zero_reports_minimum: bool = True
+    #: The current it offers before any controller talks to it (the limit an earlier
+    #: controller left it with): its limit and its default at power-up.
+    offered_amps: float = 0.0
+    #: Its reports show state and limit as they were this many heartbeats ago.
+    report_lag: int = 0
+    #: Whether it knows ``FC B1``/``FC B2`` (older firmware, typically protocol 1, ignores
+    #: them and sends no ``FD B1``/``FD B2``).
+    contactor_acks: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.device_id < 0xFFFF:
@@ -109,6 +123,13 @@ class UnitConfig:
         # A C0 tail would open a frame on every receiver.
         if self.tail is not None and (not 0 <= self.tail <= 255 or self.tail == 0xC0):
             raise ConfigurationError(f"tail {self.tail} must be a byte other than C0")
+        for byte in self.tails:
+            if not 0 <= byte <= 255 or byte == 0xC0:
+                raise ConfigurationError(f"tail {byte} must be a byte other than C0")
+        if not math.isfinite(self.offered_amps) or not 0 <= self.offered_amps <= 655.35:
+            raise ConfigurationError(f"offered_amps {self.offered_amps} must be within 0-655.35 A")
+        if not 0 <= self.report_lag <= 100:
+            raise ConfigurationError(f"report_lag {self.report_lag} must be 0-100 heartbeats")
         low, high = self.latency
         _check_time("latency", low, positive=False)
         _check_time("latency", high, positive=False)

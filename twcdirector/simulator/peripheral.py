@@ -24,6 +24,14 @@ What is modelled (SPEC §3.3-3.11, §4, §5; choices where the sources are silen
   -2 A, state 07 for ``lower_period``, then the 2 A come back with 0A. *0A is reported for
   ``complete_hold`` before 01 again. A new limit cancels a pending raise-back.
 * 0 A while charging: state 03, no draw; a later non-zero limit resumes through 08.
+* 0 A by ``05``/``09`` (``zero_reports_minimum``, the default, as real units do: SPEC §5,
+  vector 9): no draw, and the reports say the protocol minimum (6.00 A; v1 5.00 A) in state
+  03 (00 without a car). *A new plug-in starts from the default and asks with max 0 again.
+* ``offered_amps``: the limit and default at power-up (what an earlier controller left); a
+  plugged car charges at it before any controller speaks. ``report_lag``: each ``FD E0``
+  shows the state and limit of that many heartbeats before. ``contactor_acks=False``: ``FC
+  B1``/``FC B2`` are ignored and never acknowledged (older firmware). ``tails``: the byte after
+  each frame cycles through these.
 * ``FC B2``: contactors open, no draw, state 03; *a Tesla that was drawing is faulted until
   re-plugged; ``FC B1`` closes them and another car resumes. *The contactors stay open
   across plug-ins until ``FC B1``. Both are acknowledged (``FD B2`` / ``FD B1``).
@@ -46,7 +54,7 @@ import itertools
 import logging
 import math
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -77,6 +85,7 @@ from ..protocol import (
     body_length,
     encode_reply,
 )
+from ..protocol.codes import MINIMUM_AMPS
 from .car import Car, ramp
 from .config import UnitConfig
 from .faults import Faults
@@ -183,8 +192,14 @@ class SimulatedPeripheral:
         self._contactors_closed = True
         self._phase = Phase.UNPLUGGED
         self._phase_timer: float | None = None
-        self._limit = 0.0
-        self._default = 0.0
+        self._limit = self._default = float(self.config.offered_amps)
+        #: Told 0 A by 05/09: it reports its minimum instead (``zero_reports_minimum``).
+        self._zero_held = False
+        #: (state, max) of the last ``report_lag`` + 1 reports; the oldest is reported.
+        self._history: deque[tuple[PeripheralState, float]] = deque(
+            maxlen=self.config.report_lag + 1
+        )
+        self._tails = itertools.cycle(self.config.tails) if self.config.tails else None
         self._draw = 0.0
         self._adjust: PeripheralState | None = None
         self._adjust_timer: float | None = None
@@ -244,8 +259,19 @@ class SimulatedPeripheral:
 
     @property
     def max_amps(self) -> float:
-        """The limit its ``FD E0`` reports."""
+        """The limit its ``FD E0`` reports now (lag aside): its minimum after 0 A by default."""
+        if self._zero_held and self._limit == 0 and self.config.zero_reports_minimum:
+            return float(MINIMUM_AMPS[self.protocol])
         return self._limit
+
+    @property
+    def limit_amps(self) -> float:
+        """The limit it really applies (what its car may draw), whatever it reports."""
+        return self._limit
+
+    def next_tail(self) -> int | None:
+        """The byte to send after the closing ``C0`` of its next frame, None for none."""
+        return next(self._tails) if self._tails is not None else self.config.tail
 
     @property
     def default_amps(self) -> float:
@@ -403,6 +429,8 @@ class SimulatedPeripheral:
         self._contactors_closed = True
         self._car_faulted = False
         self._default = self._limit = 0.0
+        self._zero_held = False
+        self._history.clear()
         self._enter(Phase.UNPLUGGED)
         if self._car is not None:
             self._start_session(now)
@@ -415,6 +443,13 @@ class SimulatedPeripheral:
         self._id = self._last_controller if device_id is None else device_id
         self._controller = None
         self._next_announce = now
+
+    def offer(self, now: float, amps: float) -> None:
+        """Offer ``amps`` from ``now`` on (limit and default), as another controller may have
+        left it; a plugged car that may draw starts or keeps charging at it."""
+        self.advance(now)
+        self._default = float(amps)
+        self._set_limit(float(amps), now)
 
     def inject_noise(self, now: float, data: bytes) -> None:
         """Put raw bytes on the bus at ``now`` (no frame, no tail)."""
@@ -460,11 +495,11 @@ class SimulatedPeripheral:
         if command == HeartbeatCommand.SET_DEFAULT_CURRENT:
             self._default = amps
             if not v2 or self._phase in _DEFAULT_APPLIES:
-                self._set_limit(amps, now)
+                self._set_limit(amps, now, told_zero=True)
         elif command == HeartbeatCommand.ACK_CHARGE_START:
             self._set_limit(amps, now)
         elif command == HeartbeatCommand.SET_SESSION_CURRENT and v2:
-            self._set_limit(amps, now)
+            self._set_limit(amps, now, told_zero=True)
             self._echo_limit = self._car is not None
         elif not v2 or self._phase is not Phase.CHARGING:
             pass  # 06 and 07 only act on a protocol-2 unit that is charging
@@ -478,12 +513,18 @@ class SimulatedPeripheral:
             self._adjust_to(PeripheralState.LOWERING, now + self.config.lower_period)
         # 00, commands a protocol-1 unit does not know, and unknown codes change nothing.
 
-    def _set_limit(self, amps: float, now: float) -> None:
+    def _set_limit(self, amps: float, now: float, *, told_zero: bool = False) -> None:
         self._limit = amps
+        self._zero_held = told_zero and amps == 0
         if self._adjust is PeripheralState.LOWERING:
             self._adjust_to(None, None)
         self._lowered_by = 0.0
-        if self._phase is Phase.STARTING:
+        quirk = self._zero_held and self.config.zero_reports_minimum
+        if quirk and self._phase in (Phase.NEGOTIATING, Phase.STARTING, Phase.CHARGING):
+            # Real units stop the car and say "plugged, do not charge" (SPEC §5, vector 9).
+            self._stop_draw()
+            self._enter(Phase.STOPPED)
+        elif self._phase is Phase.STARTING:
             # 0 keeps it asking for an allocation; a value starts the clock towards 01.
             if amps == 0:
                 self._phase_timer = None
@@ -496,10 +537,11 @@ class SimulatedPeripheral:
             self._enter(Phase.STARTING, now + self.config.start_time)
 
     def _status(self, controller: int) -> PeripheralHeartbeat:
-        state = self.state
+        self._history.append((self.state, self.max_amps))
+        state, max_amps = self._history[0]
         self._echo_limit = False
         return PeripheralHeartbeat(
-            self._id, controller, state, self._limit, self.actual_amps, self._length
+            self._id, controller, state, max_amps, self.actual_amps, self._length
         )
 
     # --- other requests ------------------------------------------------------------------
@@ -556,6 +598,8 @@ class SimulatedPeripheral:
         return bytes(currents) + bytes(2)
 
     def _on_contactors(self, message: CloseContactors | OpenContactors, now: float) -> None:
+        if not self.config.contactor_acks:
+            return  # older firmware does not know FC B1 / FC B2 (SPEC §3.11)
         if isinstance(message, OpenContactors):
             if self._car is not None and self._car.tesla and self._draw > 0:
                 self._car_faulted = True  # SPEC §5: a Tesla needs re-plugging
@@ -636,6 +680,7 @@ class SimulatedPeripheral:
 
     def _start_session(self, now: float) -> None:
         self._limit = self._default
+        self._zero_held = False
         self._enter(Phase.NEGOTIATING, now + self.config.negotiate_time)
 
     def _adjust_to(self, state: PeripheralState | None, timer: float | None) -> None:

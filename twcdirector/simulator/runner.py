@@ -345,6 +345,10 @@ class SimulatedBus:
         """Power-cycle unit ``unit``."""
         self.apply(Action(0, ActionKind.REBOOT, unit))
 
+    def offer(self, unit: int, amps: float) -> None:
+        """Make unit ``unit`` offer ``amps`` now, as another controller could have left it."""
+        self.apply(Action(0, ActionKind.OFFER, unit, amps=amps))
+
     def apply(self, action: Action) -> None:
         """Do ``action`` now (its ``at`` is ignored)."""
         now = self._now()

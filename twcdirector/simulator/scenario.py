@@ -9,13 +9,15 @@ action). Examples::
     5 silent 1 for=40
     8 drop 0 count=3; 9 corrupt 0; 10 delay 0 seconds=0.3; 11 noise 2 data=00ff55
     12 collide 1 id=F00D; 30 reboot 1
+    0 offer 0 amps=40; 0 plug 0     # charging at 40 A before any controller speaks
 
 The same as JSON: a list (or ``{"actions": [...]}``) of objects with ``at``, ``action``,
 ``unit`` and the same keys, e.g. ``[{"at": 2, "action": "plug_in", "unit": 0, "amps": 16}]``.
 
 Keys: ``vin`` (17 characters or ``none``), ``amps`` (the car's own maximum), ``rate`` (its
 ramp in A/s), ``tesla`` (yes/no), ``seconds`` or ``for``, ``count``, ``data`` (hex bytes),
-``id`` (hex unit ID).
+``id`` (hex unit ID). ``offer`` takes ``amps``: the current the unit offers from then on, as
+if another controller had set it (its limit and its default).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class ActionKind(StrEnum):
     NOISE = "noise"  #: put ``data`` (or ``count`` random bytes) on the bus
     COLLIDE = "collide"  #: announce ``device_id`` (default: the controller's own ID)
     REBOOT = "reboot"  #: power-cycle the unit
+    OFFER = "offer"  #: offer ``amps`` from now on, as another controller could have set it
 
 
 _ALIASES = {
@@ -72,6 +75,8 @@ class Action:
     count: int = 1
     data: bytes = b""
     device_id: int | None = None
+    #: ``offer``: the current the unit offers.
+    amps: float = 0.0
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.at) or self.at < 0:
@@ -131,6 +136,12 @@ def build_action(at: float, kind: str, unit: int, params: Mapping[str, object]) 
     if unknown:
         raise ConfigurationError(f"unknown key(s) {', '.join(sorted(unknown))} for {kind}")
     car = None
+    offered = 0.0
+    if action_kind is ActionKind.OFFER:
+        params = dict(params)
+        offered = _number("amps", params.pop("amps", 0.0))
+        if not 0 <= offered <= 655.35:
+            raise ConfigurationError(f"offer amps {offered} must be 0-655.35")
     if _CAR_KEYS & set(params):
         if action_kind is not ActionKind.PLUG_IN:
             raise ConfigurationError(f"car keys only apply to plug_in, not {kind}")
@@ -146,6 +157,7 @@ def build_action(at: float, kind: str, unit: int, params: Mapping[str, object]) 
         count=int(_number("count", params.get("count", 1))),
         data=_hex("data", params.get("data", "")),
         device_id=None if device_id is None else int(_hex_number("id", device_id)),
+        amps=offered,
     )
 
 
