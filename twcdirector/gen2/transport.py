@@ -12,7 +12,7 @@ import functools
 import io
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import serial
 import serial_asyncio
@@ -47,6 +47,14 @@ class Link(Protocol):
 
     async def close(self) -> None:
         """Finish what is being written, then close."""
+
+
+@runtime_checkable
+class DirectLink(Link, Protocol):
+    """A link that takes a frame without being awaited (the director's hot path)."""
+
+    def write_now(self, frame: bytes) -> None:
+        """Hand one whole frame to the port's buffer at once. Raise LinkError."""
 
 
 #: ``factory(port, baudrate, listener)`` opens a link or raises LinkError.
@@ -202,13 +210,18 @@ class SerialLink:
 
     async def write(self, frame: bytes) -> None:
         """Write one frame and wait until it has left our buffer."""
+        self.write_now(frame)
+        await self._protocol.drained()
+        if self._protocol.closed.done() and not self._protocol.closing:
+            raise LinkError(f"{self.port} was lost while writing")
+
+    def write_now(self, frame: bytes) -> None:
+        """Hand one frame to the port (written at once on an idle line, else buffered; a
+        close flushes the buffer). Raises :class:`LinkError` once the port is closed."""
         if self._transport.is_closing():
             raise LinkError(f"{self.port} is closed")
         _LOGGER.log(TRACE, "%s tx %s", self.port, frame.hex(" "))
         self._transport.write(frame)
-        await self._protocol.drained()
-        if self._protocol.closed.done() and not self._protocol.closing:
-            raise LinkError(f"{self.port} was lost while writing")
 
     async def close(self) -> None:
         """Flush what is buffered (never half a frame), then close the port."""
