@@ -166,3 +166,30 @@ async def test_close_flushes_what_was_written() -> None:
             await link.write(FRAME)
         await link.close()
         assert await received.wait_for(20 * len(FRAME)) == FRAME * 20
+
+
+async def test_a_device_port_is_read_from_its_descriptor_without_select(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # pyserial's read() runs select() before reading; the event loop has already said the
+    # descriptor is readable, so the transport reads it directly (issue 15).
+    import serial.serialposix
+
+    master, slave = os.openpty()
+    listener = Listener()
+    link = await open_serial_link(os.ttyname(slave), 9600, listener)
+    try:
+
+        class NoSelect:
+            def select(self, *args: object) -> None:
+                raise AssertionError("pyserial's select() ran for a read")
+
+        monkeypatch.setattr(serial.serialposix, "select", NoSelect())
+        for _ in range(3):
+            os.write(master, FRAME)
+        assert await listener.wait_for(3 * len(FRAME)) == FRAME * 3
+        assert not listener.lost
+    finally:
+        await link.close()
+        os.close(master)
+        os.close(slave)

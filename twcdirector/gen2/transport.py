@@ -11,6 +11,7 @@ import asyncio
 import functools
 import io
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -61,12 +62,46 @@ class DirectLink(Link, Protocol):
 LinkFactory = Callable[[str, int, LinkListener], Awaitable[Link]]
 
 
+#: What pyserial says when a port is readable but yields nothing (it was unplugged).
+_NO_DATA = (
+    "device reports readiness to read but returned no data "
+    "(device disconnected or multiple access on port?)"
+)
+
+
 class _SerialTransport(serial_asyncio.SerialTransport):  # type: ignore[misc]
-    """pyserial-asyncio's transport, writing at once when nothing is queued.
+    """pyserial-asyncio's transport, writing at once when nothing is queued and reading the
+    file descriptor directly.
 
     Its own ``write`` always queues and registers a writer, which costs two extra passes of
-    the event loop per frame; a 9600-baud line that is idle takes a whole frame at once.
+    the event loop per frame; a 9600-baud line that is idle takes a whole frame at once. Its
+    reader calls pyserial's ``read``, which runs ``select()`` twice per call although the
+    event loop has just said the descriptor is readable.
     """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, protocol: Any, instance: Any) -> None:
+        super().__init__(loop, protocol, instance)
+        #: The descriptor to read, for a port whose ``read`` is pyserial's own POSIX one
+        #: (not ``spy://`` or another handler that does more than read it).
+        self._fd: int | None = None
+        if type(instance).read is serial.Serial.read and _has_fileno(instance):
+            self._fd = instance.fileno()
+
+    def _read_ready(self) -> None:
+        if self._fd is None:
+            super()._read_ready()
+            return
+        try:
+            data = os.read(self._fd, self._max_read_size)
+        except (BlockingIOError, InterruptedError):
+            return  # woken for nothing
+        except OSError as error:
+            self._close(exc=serial.SerialException(f"read failed: {error}"))
+            return
+        if not data:
+            self._close(exc=serial.SerialException(_NO_DATA))
+            return
+        self._protocol.data_received(data)
 
     def write(self, data: bytes) -> None:
         if self._closing or self.get_write_buffer_size():
