@@ -57,7 +57,7 @@ from .config import DirectorConfig
 from .device import Notice, PeripheralRecord
 from .exchange import REPLY_TO, Exchange, Purpose, Transmission, frame_time, from_controller, guard
 from .limits import CurrentLimits
-from .schedule import DATA_REQUESTS, PollSchedule, StartupBurst
+from .schedule import DATA_REQUESTS, Agenda, PollSchedule, StartupBurst
 from .tickets import CommandQueues
 
 _LOGGER = logging.getLogger(__name__)
@@ -84,7 +84,9 @@ class BusController:
         self.echoes = 0
         self.bus_errors = 0
         self._records: dict[int, PeripheralRecord] = {}
-        self._schedules: dict[int, PollSchedule] = {}
+        #: Due times of every unit; a wake looks at the first ones only.
+        self._agenda = Agenda(config)
+        self._schedules = self._agenda.schedules
         self._commands = CommandQueues(self._records, config.command_retries, self._notify)
         self._sharing = (
             SharingBridge(config, self.limits, self._commands, self._notify) if sharing else None
@@ -181,11 +183,7 @@ class BusController:
 
     def next_wakeup(self, now: float) -> float:
         """When :meth:`poll` may next have something to do (input also warrants a call)."""
-        times = [
-            record.last_heard + self.config.lost_after
-            for record in self._records.values()
-            if record.online
-        ]
+        times = [self._agenda.next_silence(now, self.config.lost_after)]
         if self._may_transmit():
             if self._exchange is not None:
                 times.append(self._exchange.deadline)
@@ -306,7 +304,7 @@ class BusController:
             return None
         record = PeripheralRecord(message.sender, message.protocol, now)
         self._records[message.sender] = record
-        self._schedules[message.sender] = PollSchedule(self.config, now)
+        self._agenda.add(message.sender, now)
         self._commands.add_unit(message.sender)
         _LOGGER.info("discovered peripheral %s", record.id_hex)
         return record
@@ -314,6 +312,7 @@ class BusController:
     def _peripheral_frame(self, record: PeripheralRecord, message: Message, now: float) -> None:
         if not record.online:
             record.online = True
+            self._agenda.set_online(record.device_id, True)
             self._schedules[record.device_id].claim(now)
             if record.announced:
                 _LOGGER.info("peripheral %s is back", record.id_hex)
@@ -330,6 +329,7 @@ class BusController:
                 self._sharing.reported()
             self._settle_relative(record, message)
         notices = record.update(message, now)
+        self._agenda.heard(record.device_id, now)
         if not record.announced and (
             self.config.listen_only or not isinstance(message, PeripheralLinkReady)
         ):
@@ -368,18 +368,24 @@ class BusController:
             self._commands.confirm(command)
 
     def _expire(self, now: float) -> None:
-        for device_id, record in list(self._records.items()):
+        lost_after = self.config.lost_after
+        candidates = set(self._agenda.silent(now, lost_after))
+        # In discovery order, as the events always came.
+        for device_id in [device_id for device_id in self._records if device_id in candidates]:
+            record = self._records[device_id]
             # The same sum as in next_wakeup, so waking at that time finds it expired.
-            if not record.online or now < record.last_heard + self.config.lost_after:
+            if not record.online or now < record.last_heard + lost_after:
                 continue
             silent = now - record.last_heard
             record.online = False
+            self._agenda.set_online(device_id, False)
             if self._exchange is not None and self._exchange.device_id == device_id:
                 self._exchange = None
             self._commands.fail_unit(device_id, "peripheral lost")
             if not record.announced:
                 # Announced itself but never answered: forget it.
-                del self._records[device_id], self._schedules[device_id]
+                del self._records[device_id]
+                self._agenda.remove(device_id)
                 self._commands.remove_unit(device_id)
                 continue
             _LOGGER.warning("peripheral %s lost after %.1f s of silence", record.id_hex, silent)
@@ -437,11 +443,10 @@ class BusController:
         return frame_time(size, self.config.baudrate)
 
     def _choose(self, now: float) -> Transmission | None:
-        heartbeat_due = [(schedule.heartbeat_due, record) for record, schedule in self._active()]
-        next_heartbeat = min((due for due, _ in heartbeat_due), default=math.inf)
-        if next_heartbeat <= now:
-            record = min(heartbeat_due, key=lambda item: item[0])[1]
-            return self._heartbeat(record, now)
+        first = self._agenda.next_heartbeat()
+        next_heartbeat = math.inf if first is None else first[0]
+        if first is not None and next_heartbeat <= now:
+            return self._heartbeat(self._records[first[1]], now)
         for record, _ in self._active():
             queue = self._commands.queue(record.device_id)
             if queue:
@@ -461,13 +466,12 @@ class BusController:
                 return self._transmit(message, None, Purpose.STARTUP, now, window)
         if now + self._exchange_time() > next_heartbeat:
             return None
-        candidates = [
-            (schedule.request_due[index], record, schedule, index)
-            for record, schedule in self._active()
-            if (index := schedule.due_request(now)) is not None
-        ]
-        if candidates:
-            _, record, schedule, index = min(candidates, key=lambda item: item[0])
+        request_first = self._agenda.next_request()
+        if request_first is not None and request_first[0] <= now:
+            record = self._records[request_first[1]]
+            schedule = self._schedules[record.device_id]
+            index = schedule.due_request(now)
+            assert index is not None  # its earliest request is due and it may be sent one
             request = DATA_REQUESTS[index](
                 self.config.controller_id, record.device_id, body_length(record.protocol)
             )

@@ -200,7 +200,8 @@ class _SerialProtocol(asyncio.Protocol):
         transport.set_write_buffer_limits(high=0, low=0)
 
     def data_received(self, data: bytes) -> None:
-        _LOGGER.log(TRACE, "%s rx %s", self._port, data.hex(" "))
+        if _LOGGER.isEnabledFor(TRACE):  # no hex of every chunk while TRACE is off
+            _LOGGER.log(TRACE, "%s rx %s", self._port, data.hex(" "))
         self._listener.link_data(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -255,7 +256,8 @@ class SerialLink:
         close flushes the buffer). Raises :class:`LinkError` once the port is closed."""
         if self._transport.is_closing():
             raise LinkError(f"{self.port} is closed")
-        _LOGGER.log(TRACE, "%s tx %s", self.port, frame.hex(" "))
+        if _LOGGER.isEnabledFor(TRACE):
+            _LOGGER.log(TRACE, "%s tx %s", self.port, frame.hex(" "))
         self._transport.write(frame)
 
     async def close(self) -> None:
