@@ -46,6 +46,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import serial
 
 from twcdirector.gen2.config import DirectorConfig
+from twcdirector.gen2.exchange import REPLY_TO
+from twcdirector.gen2.schedule import DATA_REQUESTS
 from twcdirector.protocol import (
     ControllerHeartbeat,
     ControllerLinkReady1,
@@ -53,20 +55,8 @@ from twcdirector.protocol import (
     FrameDecoder,
     HeartbeatCommand,
     Message,
-    MeterReply,
-    MeterRequest,
     PeripheralHeartbeat,
     PeripheralLinkReady,
-    SerialReply,
-    SerialRequest,
-    VersionReply,
-    VersionRequest,
-    VinHighReply,
-    VinHighRequest,
-    VinLowReply,
-    VinLowRequest,
-    VinMidReply,
-    VinMidRequest,
     body_length,
     encode,
 )
@@ -225,14 +215,6 @@ async def run_director(port: str, units: int, seconds: float, interval: float) -
 
 # --- the floor: a minimal controller -------------------------------------------------------
 
-_REQUESTS: tuple[tuple[type[Message], type[Message]], ...] = (
-    (MeterRequest, MeterReply),
-    (VersionRequest, VersionReply),
-    (SerialRequest, SerialReply),
-    (VinHighRequest, VinHighReply),
-    (VinMidRequest, VinMidReply),
-    (VinLowRequest, VinLowReply),
-)
 _BYTE_TIME = 10 / 9600
 
 
@@ -335,8 +317,8 @@ class Floor:
                 if unit.request_allowed and unit.request_due[index] <= now:
                     unit.request_allowed = False
                     unit.request_due[index] = now + _CONFIG.data_request_interval
-                    request, reply = _REQUESTS[index]
-                    ask = request(self.ID, unit_id, unit.length)  # type: ignore[call-arg]
+                    ask = DATA_REQUESTS[index](self.ID, unit_id, unit.length)
+                    reply = REPLY_TO[DATA_REQUESTS[index]]
                     return self._send(ask, unit_id, reply, now, _CONFIG.reply_timeout)
                 if unit.request_allowed:
                     wake = min(wake, unit.request_due[index])

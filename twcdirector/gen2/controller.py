@@ -368,13 +368,14 @@ class BusController:
             self._commands.confirm(command)
 
     def _expire(self, now: float) -> None:
-        lost_after = self.config.lost_after
-        candidates = set(self._agenda.silent(now, lost_after))
+        candidates = set(self._agenda.silent(now, self.config.lost_after))
+        if not candidates:
+            return
         # In discovery order, as the events always came.
         for device_id in [device_id for device_id in self._records if device_id in candidates]:
             record = self._records[device_id]
             # The same sum as in next_wakeup, so waking at that time finds it expired.
-            if not record.online or now < record.last_heard + lost_after:
+            if not record.online or now < record.last_heard + self.config.lost_after:
                 continue
             silent = now - record.last_heard
             record.online = False

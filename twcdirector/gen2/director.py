@@ -407,6 +407,7 @@ class Director(SafeEmitter):
             elif frame.error is not None:
                 _LOGGER.debug("framing error: %s", frame.error)
                 self._core.framing_error(frame.error)
+        self._dispatch()
         # Answer in the same callback: a reply usually frees the bus for the next frame.
         self._service()
 
