@@ -168,11 +168,12 @@ async def test_close_flushes_what_was_written() -> None:
         assert await received.wait_for(20 * len(FRAME)) == FRAME * 20
 
 
-async def test_a_device_port_is_read_from_its_descriptor_without_select(
+async def test_a_device_port_is_read_and_written_through_its_descriptor(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # pyserial's read() runs select() before reading; the event loop has already said the
-    # descriptor is readable, so the transport reads it directly (issue 15).
+    # descriptor is readable, so the transport reads (and writes) it directly (issue 15).
+    import serial
     import serial.serialposix
 
     master, slave = os.openpty()
@@ -184,10 +185,18 @@ async def test_a_device_port_is_read_from_its_descriptor_without_select(
             def select(self, *args: object) -> None:
                 raise AssertionError("pyserial's select() ran for a read")
 
+        def no_write(*args: object) -> None:
+            raise AssertionError("pyserial's write() ran")
+
         monkeypatch.setattr(serial.serialposix, "select", NoSelect())
+        monkeypatch.setattr(serial.Serial, "write", no_write)
         for _ in range(3):
             os.write(master, FRAME)
         assert await listener.wait_for(3 * len(FRAME)) == FRAME * 3
+        link.write_now(FRAME)
+        loop = asyncio.get_running_loop()
+        got = await asyncio.wait_for(loop.run_in_executor(None, os.read, master, 100), 10)
+        assert got == FRAME
         assert not listener.lost
     finally:
         await link.close()

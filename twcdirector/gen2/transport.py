@@ -70,8 +70,8 @@ _NO_DATA = (
 
 
 class _SerialTransport(serial_asyncio.SerialTransport):  # type: ignore[misc]
-    """pyserial-asyncio's transport, writing at once when nothing is queued and reading the
-    file descriptor directly.
+    """pyserial-asyncio's transport, writing at once when nothing is queued, and reading and
+    writing a device's file descriptor directly.
 
     Its own ``write`` always queues and registers a writer, which costs two extra passes of
     the event loop per frame; a 9600-baud line that is idle takes a whole frame at once. Its
@@ -81,11 +81,12 @@ class _SerialTransport(serial_asyncio.SerialTransport):  # type: ignore[misc]
 
     def __init__(self, loop: asyncio.AbstractEventLoop, protocol: Any, instance: Any) -> None:
         super().__init__(loop, protocol, instance)
-        #: The descriptor to read, for a port whose ``read`` is pyserial's own POSIX one
-        #: (not ``spy://`` or another handler that does more than read it).
+        #: The descriptor, for a port whose ``read`` and ``write`` are pyserial's own POSIX
+        #: ones (not ``spy://`` or another handler that does more than that).
         self._fd: int | None = None
-        if type(instance).read is serial.Serial.read and _has_fileno(instance):
-            self._fd = instance.fileno()
+        kind = type(instance)
+        if kind.read is serial.Serial.read and kind.write is serial.Serial.write:
+            self._fd = instance.fileno() if _has_fileno(instance) else None
 
     def _read_ready(self) -> None:
         if self._fd is None:
@@ -108,11 +109,16 @@ class _SerialTransport(serial_asyncio.SerialTransport):  # type: ignore[misc]
             super().write(data)
             return
         try:
-            written = self._serial.write(data)
+            fd = self._fd
+            written = self._serial.write(data) if fd is None else os.write(fd, data)
         except (BlockingIOError, InterruptedError):
             written = 0
         except serial.SerialException as error:
             self._fatal_error(error, "Fatal write error on serial transport")
+            return
+        except OSError as error:
+            failed = serial.SerialException(f"write failed: {error}")
+            self._fatal_error(failed, "Fatal write error on serial transport")
             return
         if written < len(data):
             super().write(data[written:])
