@@ -17,9 +17,11 @@ is the figure of merit.
 Each controller process imports everything, opens its port and waits for every unit before
 its timed window starts; CPU is the sum of the first field of
 ``/proc/<pid>/task/*/schedstat`` (nanoseconds on the CPU, every thread) at both ends of the
-window. Peak RSS is the process's ``VmHWM``. The heartbeat period counts only two
-consecutive plain heartbeats to a unit (a command sent in the next free slot is not a tick);
-the command delay runs from the call to the moment its ``FB E0`` is handed to the link.
+window. Peak RSS is each process's ``VmHWM``; the headless command (``python3 -m
+twcdirector``) runs on a third simulated bus in the same window for its own. The heartbeat
+period counts only two consecutive plain heartbeats to a unit (a command sent in the next
+free slot is not a tick); the command delay runs from the call to the moment its ``FB E0``
+is handed to the link.
 
 Run: ``python3 benchmarks/cpu.py`` (4 x ~85 s) or ``--seconds 20 --units 3`` for a quick look.
 """
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import glob
 import itertools
 import json
@@ -91,8 +94,9 @@ def cpu_ns(pid: int | str = "self") -> int:
     return total
 
 
-def peak_rss_kib() -> int:
-    with open("/proc/self/status") as status:
+def peak_rss_kib(pid: int | str = "self") -> int:
+    """The peak resident set (``VmHWM``) of ``pid`` in KiB; 0 if it is gone."""
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
@@ -416,25 +420,36 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 
 def measure(units: int, seconds: float, interval: float) -> dict[str, dict[str, Any]]:
-    """Both controllers side by side, each on its own simulated bus, in one window."""
-    simulators = [start_simulator(units) for _ in range(2)]
+    """Both controllers side by side, each on its own simulated bus, in one window; and the
+    headless command on a third bus for its peak RSS."""
+    simulators = [start_simulator(units) for _ in range(3)]
     workers: dict[str, subprocess.Popen[str]] = {}
     try:
-        for (_, port), kind in zip(simulators, ("director", "floor"), strict=True):
+        for (_, port), kind in zip(simulators, ("director", "floor", "headless"), strict=True):
+            if kind == "headless":
+                command = [sys.executable, "-m", "twcdirector", "--port", port]
+                command += ["--max-current", "32"]
+                workers[kind] = subprocess.Popen(command, stdout=subprocess.DEVNULL, text=True)
+                continue
             command = [sys.executable, __file__, "--worker", kind, "--port", port]
             command += ["--units", str(units), "--seconds", str(seconds)]
             command += ["--interval", str(interval)]
             workers[kind] = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        results = {}
-        for kind, worker in workers.items():
-            out, _ = worker.communicate(timeout=seconds + WARM_UP_MAX + 60)
+        results: dict[str, dict[str, Any]] = {}
+        for kind in ("director", "floor"):
+            out, _ = workers[kind].communicate(timeout=seconds + WARM_UP_MAX + 60)
             results[kind] = json.loads(out.strip().splitlines()[-1])
+        results["headless"] = {"rss_mib": peak_rss_kib(workers["headless"].pid) / 1024}
         return results
     finally:
         for worker in workers.values():
             if worker.poll() is None:
-                worker.kill()
-                worker.wait()
+                worker.send_signal(signal.SIGTERM)
+                try:
+                    worker.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait()
         for process, _ in simulators:
             stop(process)
 
@@ -464,8 +479,9 @@ def report(results: dict[int, dict[str, dict[str, Any]]], seconds: float) -> Non
     first = results[counts[0]]["director"]["cpu_per_hour"] / counts[0]
     per_unit = [results[n]["director"]["cpu_per_hour"] / n / first for n in counts]
     print(row("director CPU per unit, rel.", [f"{r:.2f}" for r in per_unit], "<= 1 (linear)"))
-    print(row("director peak RSS MiB", cells("director", "rss_mib", "{:.1f}"), "<= 25"))
-    print(row("floor peak RSS MiB", cells("floor", "rss_mib", "{:.1f}")))
+    print(row("headless command peak RSS MiB", cells("headless", "rss_mib", "{:.1f}"), "<= 25"))
+    print(row("director worker peak RSS MiB", cells("director", "rss_mib", "{:.1f}")))
+    print(row("floor worker peak RSS MiB", cells("floor", "rss_mib", "{:.1f}")))
     rates = [f"{results[n]['director']['frames_per_s']:.1f}" for n in counts]
     rates = [
         f"{r} / {results[n]['floor']['frames_per_s']:.1f}"
