@@ -273,7 +273,10 @@ class Floor:
         return future
 
     def _readable(self) -> None:
-        data = os.read(self._fd, 1024)
+        try:
+            data = os.read(self._fd, 1024)
+        except BlockingIOError:
+            return  # woken for nothing
         now = self._loop.time()
         self._free_at = now + _CONFIG.inter_frame_gap
         for message in self._decoder.feed(data):
