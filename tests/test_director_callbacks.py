@@ -67,10 +67,12 @@ def test_frames_cost_no_task_nor_future_and_the_timer_moves_only_with_the_deadli
             assert futures <= 1  # the test's sleep; the bus made none
             # Nothing changed: polling again keeps the same timer handle.
             timer = director._timer
-            assert timer is not None and not timer.cancelled()
+            assert timer is not None
+            assert not timer.cancelled()
             director._wake_up()
             await asyncio.sleep(0)
-            assert director._timer is timer and not timer.cancelled()
+            assert director._timer is timer
+            assert not timer.cancelled()
             loop.set_task_factory(default)
             await director.peripheral(0x1111).set_session_current(16)
         assert bus.peripherals[0].allowed == 16
