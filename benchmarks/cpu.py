@@ -447,12 +447,7 @@ def measure(units: int, seconds: float, interval: float) -> dict[str, dict[str, 
     finally:
         for worker in workers.values():
             if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-                try:
-                    worker.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-                    worker.wait()
+                stop(worker)
         for process, _ in simulators:
             stop(process)
 
