@@ -192,3 +192,39 @@ async def test_url_ports_ignore_exclusivity() -> None:
     links = [await open_serial_link("loop://", 9600, Listener()) for _ in range(2)]
     for link in links:
         await link.close()
+
+
+async def test_a_device_port_is_read_and_written_through_its_descriptor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # pyserial's read() runs select() before reading; the event loop has already said the
+    # descriptor is readable, so the transport reads (and writes) it directly (issue 15).
+    import serial
+    import serial.serialposix
+
+    master, slave = os.openpty()
+    listener = Listener()
+    link = await open_serial_link(os.ttyname(slave), 9600, listener)
+    try:
+
+        class NoSelect:
+            def select(self, *args: object) -> None:
+                raise AssertionError("pyserial's select() ran for a read")
+
+        def no_write(*args: object) -> None:
+            raise AssertionError("pyserial's write() ran")
+
+        monkeypatch.setattr(serial.serialposix, "select", NoSelect())
+        monkeypatch.setattr(serial.Serial, "write", no_write)
+        for _ in range(3):
+            os.write(master, FRAME)
+        assert await listener.wait_for(3 * len(FRAME)) == FRAME * 3
+        link.write_now(FRAME)
+        loop = asyncio.get_running_loop()
+        got = await asyncio.wait_for(loop.run_in_executor(None, os.read, master, 100), 10)
+        assert got == FRAME
+        assert not listener.lost
+    finally:
+        await link.close()
+        os.close(master)
+        os.close(slave)

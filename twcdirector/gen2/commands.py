@@ -47,6 +47,12 @@ class CommandKind(StrEnum):
         return self in _V2_ONLY
 
     @property
+    def own_frame(self) -> bool:
+        """Contactor commands are frames of their own (``FC B1``/``FC B2``, SPEC §3.11), not
+        heartbeat commands."""
+        return self in _OWN_FRAME
+
+    @property
     def relative(self) -> bool:
         """Increase and decrease change the limit by a step: sending one twice applies twice."""
         return self in _V2_ONLY
@@ -54,6 +60,7 @@ class CommandKind(StrEnum):
 
 _WITH_AMPS = frozenset({CommandKind.SET_DEFAULT_CURRENT, CommandKind.SET_SESSION_CURRENT})
 _V2_ONLY = frozenset({CommandKind.INCREASE_CURRENT, CommandKind.DECREASE_CURRENT})
+_OWN_FRAME = frozenset({CommandKind.OPEN_CONTACTORS, CommandKind.CLOSE_CONTACTORS})
 
 #: Reply states that echo a heartbeat command (SPEC §3.5).
 _ECHO_STATE = {

@@ -39,12 +39,7 @@ from ..exceptions import (
     NotApplicableError,
     UsageError,
 )
-from ..protocol.codes import (
-    HeartbeatCommand,
-    PeripheralState,
-    ProtocolVersion,
-    body_length,
-)
+from ..protocol.codes import HeartbeatCommand, PeripheralState, ProtocolVersion, body_length
 from ..protocol.messages import (
     ControllerHeartbeat,
     Message,
@@ -56,9 +51,18 @@ from .bridge import SharingBridge
 from .commands import CommandKind, PendingCommand, check_applicable
 from .config import DirectorConfig
 from .device import Notice, PeripheralRecord
-from .exchange import REPLY_TO, Exchange, Purpose, Transmission, frame_time, from_controller, guard
+from .exchange import (
+    REPLY_TO,
+    Exchange,
+    Purpose,
+    Transmission,
+    exchange_time,
+    frame_time,
+    from_controller,
+    guard,
+)
 from .limits import CurrentLimits
-from .schedule import DATA_REQUESTS, PollSchedule, StartupBurst
+from .schedule import DATA_REQUESTS, Agenda, PollSchedule, StartupBurst
 from .tickets import CommandQueues
 
 _LOGGER = logging.getLogger(__name__)
@@ -85,7 +89,9 @@ class BusController:
         self.echoes = 0
         self.bus_errors = 0
         self._records: dict[int, PeripheralRecord] = {}
-        self._schedules: dict[int, PollSchedule] = {}
+        #: Due times of every unit; a wake looks at the first ones only.
+        self._agenda = Agenda(config)
+        self._schedules = self._agenda.schedules
         self._commands = CommandQueues(self._records, config.command_retries, self._notify)
         self._sharing = (
             SharingBridge(config, self.limits, self._commands, self._notify) if sharing else None
@@ -184,11 +190,7 @@ class BusController:
 
     def next_wakeup(self, now: float) -> float:
         """When :meth:`poll` may next have something to do (input also warrants a call)."""
-        times = [
-            record.last_heard + self.config.lost_after
-            for record in self._records.values()
-            if record.online
-        ]
+        times = [self._agenda.next_silence(now, self.config.lost_after)]
         if self._may_transmit():
             if self._exchange is not None:
                 times.append(self._exchange.deadline)
@@ -212,9 +214,7 @@ class BusController:
         """
         if self.config.listen_only:
             raise UsageError("the director is listening only; it sends no commands")
-        record = self._records.get(device_id)
-        if record is None or not record.announced:
-            raise DeviceNotFoundError(f"no peripheral {format_id(device_id)}")
+        record = self.record(device_id)
         if kind.v2_only and record.protocol is ProtocolVersion.V1:
             raise NotApplicableError(f"{kind} needs protocol 2; {record.id_hex} speaks protocol 1")
         if not record.online:
@@ -319,7 +319,7 @@ class BusController:
             return None
         record = PeripheralRecord(message.sender, message.protocol, now)
         self._records[message.sender] = record
-        self._schedules[message.sender] = PollSchedule(self.config, now)
+        self._agenda.add(message.sender, now)
         self._commands.add_unit(message.sender)
         _LOGGER.info("discovered peripheral %s", record.id_hex)
         return record
@@ -327,6 +327,7 @@ class BusController:
     def _peripheral_frame(self, record: PeripheralRecord, message: Message, now: float) -> None:
         if not record.online:
             record.online = True
+            self._agenda.set_online(record.device_id, True)
             self._schedules[record.device_id].claim(now)
             if record.announced:
                 _LOGGER.info("peripheral %s is back", record.id_hex)
@@ -345,6 +346,7 @@ class BusController:
             in_flight = self._exchange.command if self._exchange is not None else None
             self._commands.settle_late(record, message, self.config.controller_id, in_flight)
         notices = record.update(message, now)
+        self._agenda.heard(record.device_id, now)
         if not record.announced and (
             self.config.listen_only or not isinstance(message, PeripheralLinkReady)
         ):
@@ -379,18 +381,25 @@ class BusController:
                 self._notify(LIMIT_ENFORCED, event, record.device_id)
 
     def _expire(self, now: float) -> None:
-        for device_id, record in list(self._records.items()):
+        candidates = set(self._agenda.silent(now, self.config.lost_after))
+        if not candidates:
+            return
+        # In discovery order, as the events always came.
+        for device_id in [device_id for device_id in self._records if device_id in candidates]:
+            record = self._records[device_id]
             # The same sum as in next_wakeup, so waking at that time finds it expired.
             if not record.online or now < record.last_heard + self.config.lost_after:
                 continue
             silent = now - record.last_heard
             record.online = False
+            self._agenda.set_online(device_id, False)
             if self._exchange is not None and self._exchange.device_id == device_id:
                 self._exchange = None
             self._commands.fail_unit(device_id, "peripheral lost")
             if not record.announced:
                 # Announced itself but never answered: forget it.
-                del self._records[device_id], self._schedules[device_id]
+                del self._records[device_id]
+                self._agenda.remove(device_id)
                 self._commands.remove_unit(device_id)
                 continue
             _LOGGER.warning("peripheral %s lost after %.1f s of silence", record.id_hex, silent)
@@ -432,20 +441,11 @@ class BusController:
         if self._burst is not None:
             yield self._burst.due
 
-    def _exchange_time(self, length: int = 16) -> float:
-        return (
-            self._frame_time(length + 2) + self.config.reply_timeout + self.config.inter_frame_gap
-        )
-
-    def _frame_time(self, size: int) -> float:
-        return frame_time(size, self.config.baudrate)
-
     def _choose(self, now: float) -> Transmission | None:
-        heartbeat_due = [(schedule.heartbeat_due, record) for record, schedule in self._active()]
-        next_heartbeat = min((due for due, _ in heartbeat_due), default=math.inf)
-        if next_heartbeat <= now:
-            record = min(heartbeat_due, key=lambda item: item[0])[1]
-            return self._heartbeat(record, now)
+        first = self._agenda.next_heartbeat()
+        next_heartbeat = math.inf if first is None else first[0]
+        if first is not None and next_heartbeat <= now:
+            return self._heartbeat(self._records[first[1]], now)
         for record, _ in self._active():
             queue = self._commands.queue(record.device_id)
             if queue and now >= queue[0].resend_at(self.config.heartbeat_interval):
@@ -459,19 +459,21 @@ class BusController:
         burst = self._burst
         if burst is not None and burst.due <= now:
             window = burst.window(self.config.reply_timeout)
-            if now + self._frame_time(18) + window + self.config.inter_frame_gap <= next_heartbeat:
+            if (
+                now + frame_time(18, self.config.baudrate) + window + self.config.inter_frame_gap
+                <= next_heartbeat
+            ):
                 message = burst.next_frame(self.config.controller_id, self.sign)
                 burst.sent(now)
                 return self._transmit(message, None, Purpose.STARTUP, now, window)
-        if now + self._exchange_time() > next_heartbeat:
+        if now + exchange_time(self.config) > next_heartbeat:
             return None
-        candidates = [
-            (schedule.request_due[index], record, schedule, index)
-            for record, schedule in self._active()
-            if (index := schedule.due_request(now)) is not None
-        ]
-        if candidates:
-            _, record, schedule, index = min(candidates, key=lambda item: item[0])
+        request_first = self._agenda.next_request()
+        if request_first is not None and request_first[0] <= now:
+            record = self._records[request_first[1]]
+            schedule = self._schedules[record.device_id]
+            index = schedule.due_request(now)
+            assert index is not None  # its earliest request is due and it may be sent one
             request = DATA_REQUESTS[index](
                 self.config.controller_id, record.device_id, body_length(record.protocol)
             )
@@ -489,7 +491,7 @@ class BusController:
     def _heartbeat(self, record: PeripheralRecord, now: float) -> Transmission | None:
         schedule = self._schedules[record.device_id]
         queue = self._commands.queue(record.device_id)
-        if queue and queue[0].kind not in _FRAME_COMMANDS and not queue[0].awaiting_report:
+        if queue and not queue[0].kind.own_frame and not queue[0].awaiting_report:
             sent = self._command(queue[0], record, now)
             if sent is not None:
                 return sent
@@ -566,7 +568,7 @@ class BusController:
             _LOGGER.error("refusing to send %r: %s", message, error)
             return None
         self.frames_out += 1
-        self._tx_end = now + self._frame_time(len(data))
+        self._tx_end = now + frame_time(len(data), self.config.baudrate)
         if window > 0:
             self._exchange = Exchange(
                 None if record is None else record.device_id,
@@ -595,6 +597,3 @@ class BusController:
         self.bus_errors += 1
         _LOGGER.error("bus error (%s): %s", kind, message)
         self._notify(BUS_ERROR, BusError(kind, format_id(device_id), message))
-
-
-_FRAME_COMMANDS = frozenset({CommandKind.OPEN_CONTACTORS, CommandKind.CLOSE_CONTACTORS})

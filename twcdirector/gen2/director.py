@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 from collections.abc import Callable, Mapping
 from enum import IntEnum
@@ -35,7 +36,7 @@ from .controller import BusController
 from .device import Notice
 from .limits import CurrentLimits
 from .snapshot import DirectorSnapshot, PeripheralSnapshot
-from .transport import Link, LinkFactory, open_serial_link
+from .transport import DirectLink, Link, LinkFactory, open_serial_link
 
 if TYPE_CHECKING:  # the Gen 3 monitor pulls in aiohttp; a Gen 2-only director never needs it
     from ..gen3.monitor import Gen3Monitor
@@ -204,10 +205,20 @@ class Director(SafeEmitter):
         self._link: Link | None = None
         self._lost: LinkError | None = None
         self._generation = 0
-        # Set by input and commands; the bus loop's sleep ends when it is set.
+        # Set by input and commands; the bus task's sleep ends when it is set.
         self._wake_pending = False
         self._waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        # While the link is up the bus runs on callbacks: one timer for the core's next
+        # wake-up (re-armed only when that time moves), a call_soon for commands, and the
+        # write of a link without write_now in flight.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.nan
+        self._soon: asyncio.Handle | None = None
+        self._writing: asyncio.Task[None] | None = None
+        self._direct: DirectLink | None = None
+        self._servicing = False
         self._state = Lifecycle.NEW
         #: Set once close() has finished (an overlapping close() waits for it).
         self._closed = asyncio.Event()
@@ -308,7 +319,7 @@ class Director(SafeEmitter):
         if self._state is not Lifecycle.NEW:
             raise UsageError("the director was already started")
         self._state = Lifecycle.STARTING
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         if self._clock is None:
             self._clock = loop.time
         try:
@@ -397,11 +408,13 @@ class Director(SafeEmitter):
                 _LOGGER.debug("framing error: %s", frame.error)
                 self._core.framing_error(frame.error)
         self._dispatch()
-        self._wake_up()
+        # Answer in the same callback: a reply usually frees the bus for the next frame.
+        self._service()
 
     def _on_lost(self, error: LinkError) -> None:
         if self._lost is None:
             self._lost = error
+        self._disarm()
         self._wake_up()
 
     def _frame(self, direction: str, raw: bytes, message: Message | None) -> None:
@@ -424,6 +437,7 @@ class Director(SafeEmitter):
         )
         self._lost = None
         self._decoder.reset()
+        self._direct = link if isinstance(link, DirectLink) else None
         return link
 
     async def _run(self) -> None:
@@ -443,38 +457,121 @@ class Director(SafeEmitter):
                 await self._link_down(LinkError("internal error"))
 
     async def _bus(self) -> None:
+        """While the link is up, callbacks drive the bus (:meth:`_service`); this task only
+        waits for the link to fail or close() to begin, then for the frame in flight."""
+        try:
+            self._service()
+            while not self._closing_down and self._lost is None:
+                self._wake_pending = False
+                await self._sleep(math.inf)
+            self._disarm()
+            if self._writing is not None:
+                await asyncio.wait({self._writing})
+        except asyncio.CancelledError:
+            self._disarm()
+            if self._writing is not None:
+                self._writing.cancel()
+            raise
+
+    def _service(self) -> None:
+        """Poll the core and write what it says until it has nothing to send now, then arm
+        the timer for its next wake-up. Runs in the callback that brought the news (bytes
+        heard, the timer, a command), so a frame costs no task step and no new future."""
         link = self._link
-        assert link is not None
-        while not self._closing_down and self._lost is None:
-            self._wake_pending = False
-            now = self._now()
-            transmission = self._core.poll(now)
-            self._dispatch()
-            if transmission is not None:
+        if (
+            link is None
+            or self._lost is not None
+            or self._closing_down
+            or self._writing is not None
+        ):
+            return
+        if self._servicing:  # an event handler changed something: look again afterwards
+            self._wake_up()
+            return
+        self._servicing = True
+        try:
+            while True:
+                now = self._now()
+                transmission = self._core.poll(now)
+                self._dispatch()
+                if transmission is None:
+                    break
                 self._frame("tx", transmission.data, transmission.message)
-                try:
-                    await link.write(transmission.data)
-                except LinkError as error:
-                    self._on_lost(error)
-                continue
-            await self._sleep(self._core.next_wakeup(now))
+                if not self._write(link, transmission.data):
+                    return  # the link failed, or its write ends with another _service()
+            self._arm(self._core.next_wakeup(now))
+        except Exception:
+            # A bug must not stop the bus for good: log it, drop the link, start over.
+            _LOGGER.exception("director loop failed; reopening the link")
+            self._on_lost(LinkError("internal error"))
+        finally:
+            self._servicing = False
+
+    def _write(self, link: Link, data: bytes) -> bool:
+        """Hand one frame to the link; True if the next one may follow at once."""
+        direct = self._direct
+        if direct is link and direct is not None:
+            try:
+                direct.write_now(data)
+            except LinkError as error:
+                self._on_lost(error)
+                return False
+            return True
+        assert self._loop is not None
+        self._writing = self._loop.create_task(self._write_async(link, data))
+        return False
+
+    async def _write_async(self, link: Link, data: bytes) -> None:
+        """A link that must be awaited: nothing else is written until it returns."""
+        try:
+            await link.write(data)
+        except LinkError as error:
+            self._on_lost(error)
+        finally:
+            self._writing = None
+        self._service()
+
+    def _arm(self, deadline: float) -> None:
+        """One timer for the core's next wake-up, replaced only when that time moves."""
+        if self._timer is not None:
+            if deadline == self._timer_at:
+                return
+            self._timer.cancel()
+        loop = self._loop
+        assert loop is not None
+        when = deadline if self._clock == loop.time else loop.time() + deadline - self._now()
+        self._timer_at = deadline
+        self._timer = loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._service()
+
+    def _on_soon(self) -> None:
+        self._soon = None
+        self._service()
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._soon is not None:
+            self._soon.cancel()
+            self._soon = None
 
     async def _sleep(self, deadline: float) -> None:
-        """Until ``deadline`` on our clock, or until woken by input or a command.
-
-        One future and one timer handle: the bus idles here between every frame, and a
-        timeout context raising into the task would cost far more per wake.
-        """
+        """Until ``deadline`` on our clock (``inf``: no timer), or until woken."""
         delay = deadline - self._now()
         if delay <= 0 or self._wake_pending:
             return
         loop = asyncio.get_running_loop()
         self._waiter = waiter = loop.create_future()
-        timer = loop.call_later(delay, _resolve, waiter)
+        timer = loop.call_later(delay, _resolve, waiter) if delay < math.inf else None
         try:
             await waiter
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
             self._waiter = None
 
     @property
@@ -487,9 +584,12 @@ class Director(SafeEmitter):
         self._state = max(self._state, state)
 
     def _wake_up(self) -> None:
+        """A command, a limit or the link changed: poll the core soon; wake the bus task."""
         self._wake_pending = True
         if self._waiter is not None:
             _resolve(self._waiter)
+        if self._soon is None and self._link is not None and self._loop is not None:
+            self._soon = self._loop.call_soon(self._on_soon)
 
     async def _link_down(self, error: LinkError) -> None:
         _LOGGER.warning("link to %s lost: %s", self.port, error)

@@ -22,6 +22,7 @@ from ..protocol.messages import (
     encode,
 )
 from .commands import PendingCommand, default_deferred
+from .config import DirectorConfig
 from .device import PeripheralRecord
 from .limits import INCREASE_STEP, CurrentLimits
 from .schedule import DATA_REQUESTS
@@ -71,6 +72,13 @@ class Exchange:
 def frame_time(size: int, baudrate: int) -> float:
     """Seconds ``size`` bytes take on the wire at ``baudrate`` (8N1)."""
     return size * BITS_PER_BYTE / baudrate
+
+
+def exchange_time(config: DirectorConfig, length: int = 16) -> float:
+    """Seconds a request of body ``length`` holds the bus at worst: the frame (with its two
+    ``C0``), the reply timeout and the inter-frame gap (SPEC §8.3)."""
+    frame = frame_time(length + 2, config.baudrate)
+    return frame + config.reply_timeout + config.inter_frame_gap
 
 
 def from_controller(message: Message) -> bool:

@@ -1,11 +1,18 @@
 """Cadence (SPEC §8.3): the start-up burst and each peripheral's poll schedule.
 
 Pure bookkeeping of due times; :mod:`.controller` decides which due frame gets the bus.
+:class:`Agenda` keeps every online unit's next heartbeat and next data request in heaps and
+its silence deadline in the order units were last heard, so a wake of the bus looks at the
+first entries rather than at every unit.
 """
 
 from __future__ import annotations
 
+import functools
+import heapq
+import itertools
 import math
+from collections.abc import Callable
 
 from ..protocol.messages import (
     ControllerLinkReady1,
@@ -85,13 +92,21 @@ class PollSchedule:
 
     __slots__ = (
         "_heartbeat_interval",
+        "_on_change",
         "_request_interval",
         "heartbeat_due",
         "request_allowed",
         "request_due",
     )
 
-    def __init__(self, config: DirectorConfig, now: float) -> None:
+    def __init__(
+        self,
+        config: DirectorConfig,
+        now: float,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        #: Called after every change of a due time (the :class:`Agenda` re-files the unit).
+        self._on_change = on_change
         self._heartbeat_interval = config.heartbeat_interval
         self._request_interval = config.data_request_interval
         #: Claim at once (SPEC §8.3).
@@ -106,6 +121,7 @@ class PollSchedule:
     def claim(self, now: float) -> None:
         """Heartbeat at once (an announce, or a unit found again)."""
         self.heartbeat_due = min(self.heartbeat_due, now)
+        self._changed()
 
     def heartbeat_sent(self, now: float) -> None:
         """A heartbeat (plain or carrying a command) went out at ``now``.
@@ -120,6 +136,7 @@ class PollSchedule:
         # Never more than one interval after this one, however early it went.
         self.heartbeat_due = min(_next_due(self.heartbeat_due, now, interval), now + interval)
         self.request_allowed = True
+        self._changed()
 
     def due_request(self, now: float) -> int | None:
         """Index of the most overdue data request, if one may go out now."""
@@ -132,7 +149,139 @@ class PollSchedule:
         """Data request ``index`` went out at ``now``."""
         self.request_due[index] = _next_due(self.request_due[index], now, self._request_interval)
         self.request_allowed = False
+        self._changed()
 
     def next_request_due(self) -> float:
         """When the next data request becomes due (it also waits for a heartbeat)."""
         return min(self.request_due)
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
+
+
+#: A heap entry: (due time, the unit's filing order, device ID).
+_Entry = tuple[float, int, int]
+
+
+class Agenda:
+    """Every peripheral's :class:`PollSchedule`, and for the online ones the next heartbeat,
+    the next data request and the next silence deadline, each found in O(log n).
+
+    Heaps with lazy deletion: a changed due time files the unit again and an entry that no
+    longer matches its unit is dropped when it reaches the top. Ties go to the unit
+    discovered first, as a scan of the units in discovery order would have it. Times are
+    seconds on the caller's monotonic clock.
+    """
+
+    __slots__ = (
+        "_config",
+        "_heard",
+        "_heartbeats",
+        "_keys",
+        "_order",
+        "_requests",
+        "_serial",
+        "schedules",
+    )
+
+    def __init__(self, config: DirectorConfig) -> None:
+        self._config = config
+        #: device ID -> schedule, in discovery order.
+        self.schedules: dict[int, PollSchedule] = {}
+        #: device ID -> its place in discovery order (a unit forgotten and found again is last).
+        self._order: dict[int, int] = {}
+        #: online device ID -> (heartbeat due, request due or None) as last filed.
+        self._keys: dict[int, tuple[float, float | None]] = {}
+        self._serial = itertools.count()
+        #: online device ID -> when last heard, least recently heard first.
+        self._heard: dict[int, float] = {}
+        self._heartbeats: list[_Entry] = []
+        self._requests: list[_Entry] = []
+
+    def add(self, device_id: int, now: float) -> PollSchedule:
+        """A unit discovered at ``now``: its schedule; online and heard now."""
+        schedule = PollSchedule(self._config, now, functools.partial(self._file, device_id))
+        self.schedules[device_id] = schedule
+        self._order[device_id] = next(self._serial)
+        self.set_online(device_id, True)
+        self.heard(device_id, now)
+        return schedule
+
+    def remove(self, device_id: int) -> None:
+        """Forget a unit altogether."""
+        self.set_online(device_id, False)
+        del self.schedules[device_id], self._order[device_id]
+
+    def set_online(self, device_id: int, online: bool) -> None:
+        """A unit went silent (``False``) or answered again (``True``; call :meth:`heard`)."""
+        if not online:
+            self._keys.pop(device_id, None)
+            self._heard.pop(device_id, None)
+        elif device_id not in self._keys:
+            self._file(device_id, online=True)
+
+    def heard(self, device_id: int, now: float) -> None:
+        """An online unit's frame arrived at ``now`` (its silence deadline moves)."""
+        self._heard.pop(device_id, None)
+        self._heard[device_id] = now
+
+    def silent(self, now: float, lost_after: float) -> list[int]:
+        """Online units not heard for ``lost_after`` s at ``now``, least recently heard
+        first (``now >= heard + lost_after``, the sum the caller's deadlines use)."""
+        silent = []
+        for device_id, heard in self._heard.items():
+            if now < heard + lost_after:
+                break
+            silent.append(device_id)
+        return silent
+
+    def next_silence(self, now: float, lost_after: float) -> float:
+        """The earliest ``heard + lost_after`` of an online unit after ``now``; ``inf`` if
+        none (the first in heard order, past any not yet expired by the caller)."""
+        for heard in self._heard.values():
+            if now < heard + lost_after:
+                return heard + lost_after
+        return math.inf
+
+    def next_heartbeat(self) -> tuple[float, int] | None:
+        """(due time, device ID) of the online unit whose heartbeat is due first."""
+        return self._peek(self._heartbeats, 0)
+
+    def next_request(self) -> tuple[float, int] | None:
+        """(due time, device ID) of the first data request an online unit may be sent."""
+        return self._peek(self._requests, 1)
+
+    def _file(self, device_id: int, *, online: bool = False) -> None:
+        before = self._keys.get(device_id)
+        if before is None and not online:
+            return  # offline: filed again when it answers
+        order = self._order[device_id]
+        schedule = self.schedules[device_id]
+        heartbeat = schedule.heartbeat_due
+        request = schedule.next_request_due() if schedule.request_allowed else None
+        self._keys[device_id] = (heartbeat, request)
+        if before is None or before[0] != heartbeat:
+            heapq.heappush(self._heartbeats, (heartbeat, order, device_id))
+        if request is not None and (before is None or before[1] != request):
+            heapq.heappush(self._requests, (request, order, device_id))
+        if len(self._heartbeats) + len(self._requests) > 8 * len(self._keys) + 32:
+            self._rebuild()
+
+    def _peek(self, heap: list[_Entry], field: int) -> tuple[float, int] | None:
+        while heap:
+            when, order, device_id = heap[0]
+            keys = self._keys.get(device_id)
+            if keys is not None and keys[field] == when and self._order[device_id] == order:
+                return when, device_id
+            heapq.heappop(heap)
+        return None
+
+    def _rebuild(self) -> None:
+        """Drop every stale entry (units going silent and claims leave some deep down)."""
+        self._heartbeats = [(keys[0], self._order[d], d) for d, keys in self._keys.items()]
+        self._requests = [
+            (keys[1], self._order[d], d) for d, keys in self._keys.items() if keys[1] is not None
+        ]
+        heapq.heapify(self._heartbeats)
+        heapq.heapify(self._requests)

@@ -12,8 +12,9 @@ import errno
 import functools
 import io
 import logging
+import os
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import serial
 import serial_asyncio
@@ -50,27 +51,75 @@ class Link(Protocol):
         """Finish what is being written, then close."""
 
 
+@runtime_checkable
+class DirectLink(Link, Protocol):
+    """A link that takes a frame without being awaited (the director's hot path)."""
+
+    def write_now(self, frame: bytes) -> None:
+        """Hand one whole frame to the port's buffer at once. Raise LinkError."""
+
+
 #: ``factory(port, baudrate, listener)`` opens a link or raises LinkError.
 LinkFactory = Callable[[str, int, LinkListener], Awaitable[Link]]
 
 
+#: What pyserial says when a port is readable but yields nothing (it was unplugged).
+_NO_DATA = (
+    "device reports readiness to read but returned no data "
+    "(device disconnected or multiple access on port?)"
+)
+
+
 class _SerialTransport(serial_asyncio.SerialTransport):  # type: ignore[misc]
-    """pyserial-asyncio's transport, writing at once when nothing is queued.
+    """pyserial-asyncio's transport, writing at once when nothing is queued, and reading and
+    writing a device's file descriptor directly.
 
     Its own ``write`` always queues and registers a writer, which costs two extra passes of
-    the event loop per frame; a 9600-baud line that is idle takes a whole frame at once.
+    the event loop per frame; a 9600-baud line that is idle takes a whole frame at once. Its
+    reader calls pyserial's ``read``, which runs ``select()`` twice per call although the
+    event loop has just said the descriptor is readable.
     """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, protocol: Any, instance: Any) -> None:
+        super().__init__(loop, protocol, instance)
+        #: The descriptor, for a port whose ``read`` and ``write`` are pyserial's own POSIX
+        #: ones (not ``spy://`` or another handler that does more than that).
+        self._fd: int | None = None
+        kind = type(instance)
+        if kind.read is serial.Serial.read and kind.write is serial.Serial.write:
+            self._fd = instance.fileno() if _has_fileno(instance) else None
+
+    def _read_ready(self) -> None:
+        if self._fd is None:
+            super()._read_ready()
+            return
+        try:
+            data = os.read(self._fd, self._max_read_size)
+        except (BlockingIOError, InterruptedError):
+            return  # woken for nothing
+        except OSError as error:
+            self._close(exc=serial.SerialException(f"read failed: {error}"))
+            return
+        if not data:
+            self._close(exc=serial.SerialException(_NO_DATA))
+            return
+        self._protocol.data_received(data)
 
     def write(self, data: bytes) -> None:
         if self._closing or self.get_write_buffer_size():
             super().write(data)
             return
         try:
-            written = self._serial.write(data)
+            fd = self._fd
+            written = self._serial.write(data) if fd is None else os.write(fd, data)
         except (BlockingIOError, InterruptedError):
             written = 0
         except serial.SerialException as error:
             self._fatal_error(error, "Fatal write error on serial transport")
+            return
+        except OSError as error:
+            failed = serial.SerialException(f"write failed: {error}")
+            self._fatal_error(failed, "Fatal write error on serial transport")
             return
         if written < len(data):
             super().write(data[written:])
@@ -158,7 +207,8 @@ class _SerialProtocol(asyncio.Protocol):
         transport.set_write_buffer_limits(high=0, low=0)
 
     def data_received(self, data: bytes) -> None:
-        _LOGGER.log(TRACE, "%s rx %s", self._port, data.hex(" "))
+        if _LOGGER.isEnabledFor(TRACE):  # no hex of every chunk while TRACE is off
+            _LOGGER.log(TRACE, "%s rx %s", self._port, data.hex(" "))
         self._listener.link_data(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -203,13 +253,19 @@ class SerialLink:
 
     async def write(self, frame: bytes) -> None:
         """Write one frame and wait until it has left our buffer."""
-        if self._transport.is_closing():
-            raise LinkError(f"{self.port} is closed")
-        _LOGGER.log(TRACE, "%s tx %s", self.port, frame.hex(" "))
-        self._transport.write(frame)
+        self.write_now(frame)
         await self._protocol.drained()
         if self._protocol.closed.done() and not self._protocol.closing:
             raise LinkError(f"{self.port} was lost while writing")
+
+    def write_now(self, frame: bytes) -> None:
+        """Hand one frame to the port (written at once on an idle line, else buffered; a
+        close flushes the buffer). Raises :class:`LinkError` once the port is closed."""
+        if self._transport.is_closing():
+            raise LinkError(f"{self.port} is closed")
+        if _LOGGER.isEnabledFor(TRACE):
+            _LOGGER.log(TRACE, "%s tx %s", self.port, frame.hex(" "))
+        self._transport.write(frame)
 
     async def close(self) -> None:
         """Flush what is buffered (never half a frame), then close the port."""
