@@ -277,3 +277,66 @@ async def test_gen3_units_are_read_only_and_contactors_need_the_option(broker: B
         await watcher.until(lambda: bool(watcher.latest.get(f"{BASE}/1839/error")))
         assert "contactors" not in watcher.latest[f"{BASE}/1839/error"]
         assert not any(isinstance(m, OpenContactors) for at, m in sim.received if at >= start)
+
+
+async def test_retained_commands_are_ignored_at_connect_and_after_a_broker_restart(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # mosquitto with persistence (as Home Assistant's add-on runs it) hands a retained command
+    # to every new subscription, after a broker restart too: it must never be obeyed.
+    caplog.set_level(logging.WARNING, logger="twcdirector.mqtt.bridge")
+    broker = Broker(tmp_path, persistence=True)
+    await broker.start()
+    session, available = f"{BASE}/1839/session_current/set", f"{BASE}/available_current/set"
+    unit_error, site_error = f"{BASE}/1839/error", f"{BASE}/error"
+    try:
+        async with watching(broker) as publisher:
+            await publisher.publish(session, "10", retain=True)
+            await publisher.publish(available, "20", retain=True)
+        async with (
+            watching(broker) as watcher,
+            bridged(broker.port, units=1, config={"shared_max": 32}) as (sim, _, bridge, _),
+        ):
+            sim.plug_in(0)
+
+            def answered(count: int) -> bool:
+                return all(
+                    len([a for a in watcher.values(t) if "retained commands are ignored" in a])
+                    >= count
+                    for t in (unit_error, site_error)
+                )
+
+            await watcher.until(
+                lambda: (
+                    answered(1)
+                    and bridge.retained_ignored == 2
+                    and watcher.latest.get(f"{BASE}/1839/status") == "C"
+                    and sim.unit(0).max_amps == 32
+                )
+            )
+            await broker.stop()
+            await broker.start()  # the retained commands come back from the broker's store
+            async with watching(broker) as fresh:
+                await fresh.until(lambda: bridge.connections >= 2 and bridge.retained_ignored >= 4)
+                assert fresh.latest[f"{BASE}/available_current_source"] == "configured"
+                assert fresh.latest[f"{BASE}/available_current"] == "32"
+                assert sim.unit(0).max_amps == 32
+                assert all(unit.highest_commanded_amps <= 32 for unit in sim.units)
+                assert not [
+                    m
+                    for _, m in sim.received
+                    if isinstance(m, ControllerHeartbeat) and m.amps in (10.0, 20.0)
+                ]
+                # A command published while the bridge listens is obeyed.
+                await fresh.publish(session, "12")
+                await fresh.publish(available, "20")
+                await fresh.until(
+                    lambda: (
+                        sim.unit(0).max_amps == 12
+                        and fresh.latest.get(f"{BASE}/available_current_source") == "mqtt"
+                    )
+                )
+        warnings = [r.message for r in caplog.records if "retained commands" in r.message]
+        assert len(warnings) == 2, warnings  # once per topic, not once per delivery
+    finally:
+        await broker.stop()

@@ -121,6 +121,8 @@ class MqttBridge:
         #: What each unit's discovery configs were last built from.
         self._infos: dict[str, UnitInfo] = {}
         self._cleanup_at: float | None = None
+        #: Command topics whose retained message was ignored and logged (once per topic).
+        self._retained_warned: set[str] = set()
         self._sampled = asyncio.Event()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -129,6 +131,8 @@ class MqttBridge:
         self._client: aiomqtt.Client | None = None
         #: Connections made so far (tests and logs).
         self.connections = 0
+        #: Retained command messages ignored so far (tests and logs).
+        self.retained_ignored = 0
         director.on(events.NEW_DEVICE, self._on_new_device)
         director.on(events.SHARING_CHANGED, self._on_site_change)
 
@@ -422,7 +426,27 @@ class MqttBridge:
                     self._outbox.reconnected(self._now())
                     self._sampled.set()
                 continue
+            if message.retain and self.topics.parse_command(topic) is not None:
+                self._ignore_retained(topic, text)
+                continue
             self._command(topic, text)
+
+    def _ignore_retained(self, topic: str, text: str) -> None:
+        # A retained message reaches us when we subscribe, at every reconnect (mosquitto with
+        # persistence keeps it across broker restarts): obeying it would repeat an old command,
+        # e.g. open contactors again. A message published while we listen arrives with the
+        # retain flag clear (MQTT 3.1.1 §3.3.1.3), whether or not its sender set it.
+        command = self.topics.parse_command(topic)
+        assert command is not None
+        self.retained_ignored += 1
+        message = (
+            f"{command.name}/set {text[:40]!r} ignored: retained commands are ignored "
+            "(publish commands without the retain flag)"
+        )
+        if topic not in self._retained_warned:
+            self._retained_warned.add(topic)
+            _LOGGER.warning("MQTT command on %s %s", topic, message)
+        self._answer(command.unit, message)
 
     def _command(self, topic: str, text: str) -> None:
         command = self.topics.parse_command(topic)
@@ -483,6 +507,9 @@ class MqttBridge:
 
     def _refuse(self, unit: str | None, message: str) -> None:
         _LOGGER.warning("MQTT command %s", message)
+        self._answer(unit, message)
+
+    def _answer(self, unit: str | None, message: str) -> None:
         topic = self.topics.error if unit is None else self.topics.unit_error(unit)
         self._outbox.notify(topic, message)
         self._sampled.set()
