@@ -340,3 +340,22 @@ async def test_retained_commands_are_ignored_at_connect_and_after_a_broker_resta
         assert len(warnings) == 2, warnings  # once per topic, not once per delivery
     finally:
         await broker.stop()
+
+
+async def test_an_absent_vin_stays_retained_as_none(broker: Broker) -> None:
+    # An empty retained payload would delete the retained VIN: Home Assistant, and any client
+    # subscribing later, would get nothing. "None" is Home Assistant's payload for unknown.
+    vin = f"{BASE}/1839/vin"
+    async with (
+        watching(broker) as watcher,
+        bridged(broker.port, units=1) as (sim, _, _, _),
+    ):
+        await watcher.until(lambda: watcher.latest.get(f"{BASE}/1839/status") == "A")
+        await watcher.until(lambda: watcher.latest.get(vin) == "None")
+        assert (await _retained(broker, vin)) == {vin: "None"}
+        sim.plug_in(0)
+        await watcher.until(lambda: watcher.latest.get(vin) not in (None, "None"))
+        sim.unplug(0)
+        await watcher.until(lambda: watcher.latest.get(vin) == "None")
+        assert "" not in watcher.values(vin)
+    assert (await _retained(broker, vin)) == {vin: "None"}

@@ -178,9 +178,10 @@ def test_values_are_plain_decimals_and_booleans() -> None:
         "true",
         "false",
         "x",
-        "",
+        "None",
     ]
-    assert format_value(float("nan")) == ""
+    # Not "": a retained empty payload deletes the retained value.
+    assert format_value(float("nan")) == "None"
 
 
 def test_a_gen2_unit_publishes_every_key_of_the_contract() -> None:
@@ -200,6 +201,8 @@ def test_a_gen2_unit_publishes_every_key_of_the_contract() -> None:
         "serial": "A19F0018391",
         "online": "true",
     }
+    # No car, no VIN: "None" (unknown in Home Assistant), never "", which would delete it.
+    assert gen2_values(snapshot(vin=None, car_connected=False))["vin"] == "None"
     # Not reported yet: left out, not guessed.
     early = gen2_values(snapshot(state=None, state_name=None, firmware=None, voltages=None))
     assert {"state", "status", "firmware", "voltage_a"}.isdisjoint(early)
