@@ -344,6 +344,23 @@ def test_plot_writes_a_png(healthy: Recording, tmp_path: Path) -> None:
     assert height >= 3 * 200  # a panel per unit
 
 
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("x.txt", "give a .png"), ("x", "give a .png"), ("missing/x.png", "cannot write")],
+)
+def test_a_plot_path_that_cannot_work_is_refused_before_any_analysis(
+    name: str, reason: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(DATA / "vectors_dump.txt"), "--plot", str(tmp_path / name)], out=out)
+    assert exit_info.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert reason in line
+    assert out.getvalue() == ""  # no report: refused before the capture was read
+    assert list(tmp_path.iterdir()) == []  # and nothing written (not x.png for x)
+
+
 def test_plot_without_matplotlib_is_one_line_and_exit_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

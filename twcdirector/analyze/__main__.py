@@ -11,6 +11,7 @@ not a capture or a bad option prints one line on stderr and exits with code 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import IO, NoReturn
@@ -70,6 +71,7 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> in
     if args.replay and (args.json or args.plot):
         parser.error("--replay prints events; --json and --plot go with SOURCE or --port")
     if args.plot:
+        _check_plot_path(parser, args.plot)
         from .plot import plot_available  # noqa: PLC0415 (matplotlib is optional)
 
         if not plot_available():
@@ -93,6 +95,19 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> in
         parser.error(str(error))
     out.write(report.to_json() + "\n" if args.json else render_text(report))
     return 0
+
+
+def _check_plot_path(parser: argparse.ArgumentParser, path: str) -> None:
+    """Refuse, before any analysis, a plot path that cannot work: matplotlib takes the format
+    from the suffix (``.txt`` raises, no suffix silently becomes ``.png``), and a directory
+    that cannot be written would fail only after the whole capture was read."""
+    if not path.lower().endswith(".png"):
+        parser.error(f"--plot {path}: give a .png file name")
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
+        parser.error(f"--plot {path}: cannot write in {directory}")
+    if os.path.isdir(path):
+        parser.error(f"--plot {path} is a directory")
 
 
 def _read(path: str) -> Report:
