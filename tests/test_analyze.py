@@ -14,6 +14,7 @@ from tests.analyze_helpers import Recording, record
 from twcdirector.analyze import CaptureFormat, CaptureReader, Report, analyze_capture
 from twcdirector.analyze.__main__ import main
 from twcdirector.analyze.capture import NotACaptureError
+from twcdirector.analyze.report import render_text
 
 DATA = Path(__file__).parent / "data"
 IDS = ["1839", "2019", "2433"]
@@ -226,6 +227,57 @@ def test_garbage_truncation_mixed_formats_and_unknown_fields_are_counted(
     assert source.examples == [7, 8, 9, 46]
     assert report.bus.frames >= 30
     assert "unreadable_input" in codes(report)
+
+
+def test_a_huge_line_is_skipped_in_bounded_memory_and_is_no_traffic(
+    healthy: Recording, tmp_path: Path
+) -> None:
+    import tracemalloc
+
+    huge = 8 * 1024 * 1024
+    middle = len(healthy.log) // 2
+    record_ = json.loads(healthy.log[middle])
+    record_["hex"] = "c0" + "fb" * (huge // 2) + "c0"  # one "frame" of megabytes
+    log = tmp_path / "bus.jsonl"
+    log.write_text("\n".join([*healthy.log[:middle], json.dumps(record_), *healthy.log[middle:]]))
+    plain = report_of(healthy.log_text())
+    tracemalloc.start()
+    try:
+        with log.open("rb") as stream:
+            report = analyze_capture(CaptureReader(stream), source=str(log))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < huge // 4, peak  # the line was never held whole
+    assert report.input.long_lines == 1
+    assert report.input.garbage_lines == 1
+    assert report.input.examples == [middle + 1]
+    assert report.bus.frames == plain.bus.frames
+    assert report.bus.utilisation == pytest.approx(plain.bus.utilisation)
+    assert "1 line(s) over 64 KiB skipped" in render_text(report)
+    # A hex dump with a line of megabytes of "A": skipped, not read as 0xAA bytes.
+    dump = healthy.hex_dump().splitlines()
+    dump.insert(10, "A" * huge)
+    report = report_of("\n".join(dump) + "\n")
+    assert report.input.long_lines == 1
+    assert report.bus.noise_bytes == 0
+    assert report.bus.errors_total == 0
+    assert report.bus.bytes < 2 * len(healthy.raw()) + huge  # counted as read, not as bus bytes
+
+
+def test_utilisation_counts_frames_only_and_never_exceeds_100_percent() -> None:
+    frame = "C0 FB E0 F0 0D 18 39 00 00 00 00 00 00 00 00 00 2E C0"
+    noise = " ".join(["AA"] * 39)  # noise runs: not frames of legal length
+    # 2000 frames stamped within 0.2 s: a clock that stamps bursts as they were read.
+    lines = [f"{i / 10000:.6f} {frame}" for i in range(2000)]
+    lines += [f"{0.2 + i / 10000:.6f} {noise}" for i in range(100)]
+    report = report_of("\n".join(lines) + "\n")
+    assert report.bus.frames == 2000
+    assert report.bus.utilisation == 1.0
+    # One frame a second over 99 s: 18 bytes of the 960 a second carries; noise not counted.
+    lines = [f"{i:.6f} {frame}" for i in range(100)] + [f"{i + 0.5:.6f} {noise}" for i in range(99)]
+    report = report_of("\n".join(lines) + "\n")
+    assert report.bus.utilisation == pytest.approx(100 * 18 / 960 / 99)
 
 
 def test_a_raw_capture_cut_mid_frame_reports_the_leftover(healthy: Recording) -> None:

@@ -151,7 +151,8 @@ class BusSummary:
     controller_frames: int
     unit_frames: int
     frames_per_second: float | None
-    #: Share of the line's capacity in use (0-1): bytes x 10 bits / 9600 baud / duration.
+    #: Share of the line's capacity in use (0-1): bytes of frames of legal length x 10 bits
+    #: / 9600 baud / duration, at most 1.
     utilisation: float | None
     framing_errors: dict[str, int]
     errors_total: int
@@ -337,7 +338,13 @@ class BusStatistics:
         per_second = utilisation = None
         if duration:
             per_second = self.frames / duration
-            utilisation = self.bytes * BITS_PER_BYTE / BAUD / duration
+            # Only frames of legal length are traffic: a huge hex line or a run of noise is
+            # no load a 9600-baud line could carry. And never above 100%: a capture whose
+            # clock is coarse (whole-second stamps) or stamps bursts of frames at the moment
+            # they were read, not sent, can show more bytes in a span than the line can
+            # carry; the line itself cannot be more than fully busy.
+            load = self.splitter.frame_bytes * BITS_PER_BYTE / BAUD / duration
+            utilisation = min(1.0, load)
         return BusSummary(
             timed=self.timed,
             duration_s=duration,
