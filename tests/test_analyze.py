@@ -14,6 +14,7 @@ from tests.analyze_helpers import Recording, record
 from twcdirector.analyze import CaptureFormat, CaptureReader, Report, analyze_capture
 from twcdirector.analyze.__main__ import main
 from twcdirector.analyze.capture import NotACaptureError
+from twcdirector.analyze.histogram import Histogram
 from twcdirector.analyze.report import render_text
 
 DATA = Path(__file__).parent / "data"
@@ -421,3 +422,25 @@ def test_plot_without_matplotlib_is_one_line_and_exit_2(
     absent: Callable[[], bool] = lambda: False  # noqa: E731
     monkeypatch.setattr(plot, "plot_available", absent)
     assert "matplotlib" in usage_error([str(DATA / "vectors_dump.txt"), "--plot", "x.png"], capsys)
+
+
+def test_late_replies_are_what_the_latency_histogram_holds_above_160_ms() -> None:
+    # One source: a report must never say "late 0" beside a p99 of 448 ms.
+    request = "C0 FB E0 F0 0D 18 39 00 00 00 00 00 00 00 00 00 2E C0"
+    reply = "C0 FD E0 18 39 F0 0D 00 00 00 00 00 00 00 00 00 2E C0"
+    latencies = [0.040] * 90 + [0.1605, 0.161, 0.300] + [0.447, 0.448, 0.449] * 2 + [0.160]
+    lines = []
+    for n, latency in enumerate(latencies):
+        lines += [f"{1.3 * n:.4f} {request}", f"{1.3 * n + latency:.4f} {reply}"]
+    report = report_of("\n".join(lines) + "\n")
+    [unit] = report.units
+    late = sum(1 for latency in latencies if latency * 1000 > 160)
+    assert late == 9
+    assert unit.late_replies == late
+    assert unit.reply_latency_ms.count == len(latencies)
+    assert unit.reply_latency_ms.max == pytest.approx(449)
+    assert f"late (>160 ms) {late}," in render_text(report)
+    histogram = Histogram(1.0, 5000, limit=160.0)
+    for value in (100.0, 160.0, 160.2, 448.0, 449.0):
+        histogram.add(value)
+    assert histogram.above == 3
