@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 from collections.abc import Callable
@@ -378,6 +379,47 @@ def test_replay_of_a_timestamped_hex_dump(healthy: Recording, tmp_path: Path) ->
     events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
     assert events.count("TWC_NEW_DEVICE") == 3
     assert "TWC_CAR_CONNECTED" in events
+
+
+def _time_of_day_dump(recording: Recording, start: float) -> str:
+    first = recording.wire[0][0]
+    lines = []
+    for time, data in recording.wire:
+        seconds = (start + time - first) % 86400
+        stamp = f"{int(seconds // 3600):02d}:{int(seconds % 3600 // 60):02d}:{seconds % 60:06.3f}"
+        lines.append(f"{stamp} Rx: {data.hex(' ').upper()}")
+    return "\n".join(lines) + "\n"
+
+
+def test_replay_of_a_time_of_day_dump_carries_the_capture_times(
+    healthy: Recording, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bus.txt"
+    path.write_text(_time_of_day_dump(healthy, 10 * 3600))
+    out = io.StringIO()
+    assert main(["--replay", str(path)], out=out) == 0
+    assert "the date is unknown" in capsys.readouterr().err
+    times = [json.loads(line)["time"] for line in out.getvalue().splitlines()]
+    assert "TWC_CAR_CONNECTED" in out.getvalue()
+    assert all(time.startswith("10:0") for time in times), times[:3]
+    assert times == sorted(times)
+    spread = datetime.datetime.strptime(times[-1], "%H:%M:%S.%f") - datetime.datetime.strptime(
+        times[0], "%H:%M:%S.%f"
+    )
+    assert spread.total_seconds() > 60  # the capture's 90 s, not the few ms the replay took
+    # On a day given: full wall times of that day.
+    out = io.StringIO()
+    assert main(["--replay", str(path), "--date", "2026-11-21"], out=out) == 0
+    assert "unknown" not in capsys.readouterr().err
+    dated = [json.loads(line)["time"] for line in out.getvalue().splitlines()]
+    assert dated == [f"2026-11-21T{time}" for time in times]
+    # Across midnight the day is counted on.
+    path.write_text(_time_of_day_dump(healthy, 86400 - 30))
+    out = io.StringIO()
+    assert main(["--replay", str(path)], out=out) == 0
+    times = [json.loads(line)["time"] for line in out.getvalue().splitlines()]
+    assert times[0].startswith("23:59:")
+    assert times[-1].startswith("day 2 00:0")
 
 
 # --- plot --------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ BLOCK = 65536
 #: few frames shorter still); it is skipped unread, so one huge line costs no memory.
 MAX_LINE = 65536
 _END = b"\xc0"
+_DAY = 86400.0
 #: Keys of the --log records (``twcdirector.jsonlog``): frames, then events.
 _FRAME_KEYS = frozenset({"time", "monotonic", "event", "direction", "hex", "data"})
 _EVENT_KEYS = frozenset({"time", "event", "device", "data"})
@@ -162,6 +163,27 @@ class CaptureReader:
         if self.summary.clock is Clock.MONOTONIC and origin is not None:
             mono, wall = origin
             return wall + datetime.timedelta(seconds=time - mono)
+        return None
+
+    def stamp(self, time: float, day: datetime.date | None = None) -> str | None:
+        """A capture time as text, for event lines: the ISO 8601 wall time where the capture
+        tells it; a time of day on ``day`` (ISO, no zone: the capturing machine's local time)
+        or, without ``day``, as ``HH:MM:SS.fff`` (``day 2 HH:MM:SS.fff`` after a midnight);
+        a relative stamp as its seconds. ``None`` for an untimed capture."""
+        wall = self.wall(time)
+        if wall is not None:
+            return wall.isoformat(timespec="milliseconds")
+        if self.summary.clock is Clock.TIME_OF_DAY:
+            days, seconds = divmod(time, _DAY)
+            if day is not None:
+                midnight = datetime.datetime.combine(day, datetime.time())
+                when = midnight + datetime.timedelta(seconds=time)
+                return when.isoformat(timespec="milliseconds")
+            clock = (datetime.datetime.min + datetime.timedelta(seconds=seconds)).time()
+            text = clock.isoformat(timespec="milliseconds")
+            return f"day {int(days) + 1} {text}" if days else text
+        if self.summary.clock is Clock.RELATIVE:
+            return f"{time:.3f}"
         return None
 
     def chunks(self) -> Iterator[Chunk]:
