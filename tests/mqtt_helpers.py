@@ -50,7 +50,9 @@ def free_port() -> int:
 class Broker:
     """One mosquitto process; :meth:`start` again after :meth:`stop` reuses the port."""
 
-    def __init__(self, directory: Path, *, persistence: bool = False) -> None:
+    def __init__(
+        self, directory: Path, *, persistence: bool = False, anonymous: bool = True
+    ) -> None:
         self.executable = mosquitto_path()
         self.port = free_port()
         self.config = directory / "mosquitto.conf"
@@ -58,7 +60,8 @@ class Broker:
         user = pwd.getpwuid(os.getuid()).pw_name
         stored = f"true\npersistence_location {directory}/\nuser {user}" if persistence else "false"
         self.config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence {stored}\n",
+            f"listener {self.port} 127.0.0.1\nallow_anonymous {str(anonymous).lower()}\n"
+            f"persistence {stored}\n",
             encoding="utf-8",
         )
         self.log = directory / "mosquitto.log"

@@ -359,3 +359,46 @@ async def test_an_absent_vin_stays_retained_as_none(broker: Broker) -> None:
         await watcher.until(lambda: watcher.latest.get(vin) == "None")
         assert "" not in watcher.values(vin)
     assert (await _retained(broker, vin)) == {vin: "None"}
+
+
+async def test_a_refused_login_is_logged_once_with_the_password_hint(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="twcdirector.mqtt.bridge")
+    attempts: list[logging.LogRecord] = []
+    tried = asyncio.Event()
+
+    class Attempts(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "MQTT broker" in record.getMessage():
+                attempts.append(record)
+                tried.set()
+
+    handler = Attempts()
+    logging.getLogger("twcdirector.mqtt.bridge").addHandler(handler)
+    broker = Broker(tmp_path, anonymous=False)  # no user may log in
+    await broker.start()
+    try:
+        async with SimulatedBus.on_pty(fast_units(1, protocols=(2,))) as sim:
+            bridge = MqttBridge(
+                Director(sim.port, fast_config()),
+                MqttSettings("127.0.0.1", broker.port, username="twc"),
+                backoff_initial=0.05,
+                backoff_max=0.1,
+            )
+            await bridge.start()
+            try:
+                async with asyncio.timeout(BOUND):
+                    while len(attempts) < 4:  # four refusals: the first and three retries
+                        tried.clear()
+                        await tried.wait()
+            finally:
+                await bridge.close()
+    finally:
+        logging.getLogger("twcdirector.mqtt.bridge").removeHandler(handler)
+        await broker.stop()
+    warnings = [r.getMessage() for r in attempts if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "refused the login" in warnings[0]
+    assert "no password: TWCDIRECTOR_MQTT_PASSWORD is not set" in warnings[0]
+    assert bridge.connections == 0

@@ -4,6 +4,9 @@ available-current input's hysteresis and fallback (time is a parameter)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -148,6 +151,10 @@ def test_the_password_comes_from_the_environment_only() -> None:
             ],
             "exceeds",
         ),
+        (["--mqtt", "mqtt://b", "--mqtt-prefix", "$SYS/twc"], "'$'"),
+        (["--mqtt", "mqtt://b", "--mqtt-prefix", "$twc"], "'$'"),
+        (["--mqtt", "mqtt://b", "--mqtt-discovery-prefix", "$ha"], "'$'"),
+        (["--mqtt", "mqtt://a", "--mqtt", "mqtt://b"], "given twice"),
         (["--mqtt-user", "twc"], "needs --mqtt"),
         (["--mqtt-allow-contactors"], "needs --mqtt"),
     ],
@@ -426,3 +433,24 @@ def test_mqtt_without_a_gen2_bus_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
     assert "--mqtt needs a Gen 2 bus" in err
+
+
+def test_a_user_without_a_password_is_warned_once_at_start() -> None:
+    # A port that cannot be opened ends the run at once; the warning comes before.
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "twcdirector", "--port", "/dev/no-such-port"),
+            *("--mqtt", "mqtt://127.0.0.1:1", "--mqtt-user", "twc"),
+        ],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "TWCDIRECTOR_MQTT_PASSWORD"},
+        timeout=60,
+        check=False,
+    )
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        "python3 -m twcdirector: warning: no password: TWCDIRECTOR_MQTT_PASSWORD is not set"
+    )
+    assert result.stderr.count("no password") == 1
+    assert result.returncode == 2

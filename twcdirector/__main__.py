@@ -154,6 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--mqtt needs a Gen 2 bus (--port); Gen 3 units alone are not bridged yet")
     if mqtt is not None and importlib.util.find_spec("aiomqtt") is None:
         parser.error("--mqtt needs aiomqtt: pip install 'twcdirector[mqtt]'")
+    warning = None if mqtt is None else mqtt_settings.missing_password(mqtt)
+    if warning is not None:
+        sys.stderr.write(f"{PROG}: warning: {warning}\n")
     # Warnings always reach stderr (and --log), with -v the library's progress too.
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(

@@ -28,7 +28,7 @@ from ..sharing import InstallationLimits
 from .available import AvailableCurrent, Source
 from .discovery import UnitInfo, site_configs, unit_configs
 from .outbox import Outbox
-from .settings import MqttSettings
+from .settings import PASSWORD_VARIABLE, MqttSettings, missing_password
 from .topics import (
     AVAILABLE_CURRENT,
     CONTACTORS,
@@ -71,6 +71,19 @@ _DEVICE_EVENTS = (
     events.CAR_CONNECTED,
     events.STATE_CHANGED,
 )
+
+
+#: CONNACK codes of a refused login: MQTT 3.1.1 (4 bad user name or password, 5 not
+#: authorised) and their MQTT 5 reason codes (134, 135), as paho may report either.
+_LOGIN_REFUSED = frozenset({4, 5, 134, 135})
+
+
+def _login_refused(error: aiomqtt.MqttError) -> bool:
+    """The broker refused our credentials (not a network failure)."""
+    if not isinstance(error, aiomqtt.MqttCodeError):
+        return False
+    code = getattr(error.rc, "value", error.rc)
+    return isinstance(code, int) and code in _LOGIN_REFUSED
 
 
 class MqttBridge:
@@ -131,6 +144,8 @@ class MqttBridge:
         self._client: aiomqtt.Client | None = None
         #: Connections made so far (tests and logs).
         self.connections = 0
+        #: A refused login was logged (once until a connection succeeds).
+        self._login_warned = False
         #: Retained command messages ignored so far (tests and logs).
         self.retained_ignored = 0
         director.on(events.NEW_DEVICE, self._on_new_device)
@@ -336,18 +351,36 @@ class MqttBridge:
                     await self._session(client)
             except aiomqtt.MqttError as error:
                 self._client = None
-                _LOGGER.warning(
-                    "MQTT broker %s:%s: %s (next try in %.0f s)",
-                    settings.host,
-                    settings.port,
-                    error,
-                    delay,
-                )
+                if not _login_refused(error):
+                    _LOGGER.warning(
+                        "MQTT broker %s:%s: %s (next try in %.0f s)",
+                        settings.host,
+                        settings.port,
+                        error,
+                        delay,
+                    )
+                elif not self._login_warned:
+                    # Said once: a refused login is refused again at every retry, and the
+                    # same line every 30 s for days would bury everything else.
+                    self._login_warned = True
+                    hint = missing_password(settings) or (
+                        f"check --mqtt-user and {PASSWORD_VARIABLE}"
+                    )
+                    _LOGGER.warning(
+                        "MQTT broker %s:%s refused the login: %s (%s); retrying quietly",
+                        settings.host,
+                        settings.port,
+                        error,
+                        hint,
+                    )
+                else:
+                    _LOGGER.debug("MQTT broker %s:%s: %s", settings.host, settings.port, error)
             await asyncio.sleep(delay)
             delay = min(delay * 2, cap)
 
     async def _session(self, client: aiomqtt.Client) -> None:
         self.connections += 1
+        self._login_warned = False
         now = self._now()
         _LOGGER.info("MQTT connected to %s:%s", self._settings.host, self._settings.port)
         self._outbox.reconnected(now)

@@ -56,7 +56,14 @@ class Command:
 
 
 def check_topic_prefix(prefix: str, what: str) -> str:
-    """``prefix`` if it can start topics (no wildcard, no empty level), else ConfigurationError."""
+    """``prefix`` if it can start topics (no wildcard, no empty level, not ``$``), else
+    ConfigurationError."""
+    if prefix.startswith("$"):
+        # Topics starting with $ are the broker's own ($SYS): a "#" subscription, such as
+        # Home Assistant's or a watcher's, never sees them (MQTT 3.1.1 §4.7.2).
+        raise ConfigurationError(
+            f"{what} {prefix!r} must not start with '$' (reserved for the broker, e.g. $SYS)"
+        )
     if (
         not prefix
         or prefix.startswith("/")
