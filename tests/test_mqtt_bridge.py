@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import statistics
@@ -17,7 +18,9 @@ import pytest
 from tests.e2e_helpers import Recorder, fast_config, fast_units
 from tests.mqtt_helpers import BOUND, Broker, watching
 from twcdirector import Gen3Monitor, events
+from twcdirector.__main__ import run
 from twcdirector.director import Director
+from twcdirector.gen2.config import DirectorConfig
 from twcdirector.mqtt import MqttSettings, gen3_unit
 from twcdirector.mqtt.bridge import MqttBridge
 from twcdirector.protocol import ControllerHeartbeat, OpenContactors
@@ -402,3 +405,54 @@ async def test_a_refused_login_is_logged_once_with_the_password_hint(
     assert "refused the login" in warnings[0]
     assert "no password: TWCDIRECTOR_MQTT_PASSWORD is not set" in warnings[0]
     assert bridge.connections == 0
+
+
+async def test_gen3_units_alone_are_bridged_read_only(broker: Broker) -> None:
+    # The headless command's own run(): no --port, so the bridge sits on the Gen 3 monitor.
+    (gen3,) = await start_gen3_units(1)
+    gen3.plug_in()
+    gen3.start_charging(24)
+    key = gen3_unit(gen3.state.serial_number)
+    assert key is not None
+    base = "twcdirector/gen3"  # no controller ID to name it
+    status_config = f"homeassistant/sensor/twcdirector_gen3_{key}/status/config"
+    stop = asyncio.Event()
+    settings = MqttSettings("127.0.0.1", broker.port)
+    try:
+        async with watching(broker) as watcher:
+            task = asyncio.create_task(
+                run(
+                    None,
+                    DirectorConfig(),
+                    gen3=[gen3.host_port],
+                    mqtt=settings,
+                    stop=stop,
+                    out=io.StringIO(),
+                )
+            )
+            await watcher.until(
+                lambda: (
+                    watcher.latest.get(f"{base}/availability") == "online"
+                    and watcher.latest.get(f"{base}/{key}/status") == "C"
+                    and watcher.latest.get(f"{base}/{key}/serial") == gen3.state.serial_number
+                    and float(watcher.latest.get(f"{base}/{key}/actual_current", "0")) > 20
+                    and bool(watcher.latest.get(status_config))
+                )
+            )
+            device = json.loads(watcher.latest[status_config])["device"]
+            assert "via_device" not in device  # no controller device to hang from
+            # Read-only: a command is answered, and nothing needs a director.
+            await watcher.publish(f"{base}/{key}/session_current/set", "16")
+            await watcher.until(
+                lambda: "read-only" in watcher.latest.get(f"{base}/{key}/error", "")
+            )
+            assert not [
+                t for t in watcher.latest if "available_current" in t or "total_current" in t
+            ]
+            assert not [t for t in watcher.latest if "/number/" in t]
+            stop.set()
+            assert await asyncio.wait_for(task, BOUND) == 0
+            await watcher.until(lambda: watcher.latest.get(f"{base}/availability") == "offline")
+    finally:
+        stop.set()
+        await gen3.stop()

@@ -423,18 +423,6 @@ def test_a_configured_fallback_never_passes_the_ceiling() -> None:
     assert change.total_max == 16
 
 
-def test_mqtt_without_a_gen2_bus_is_one_line_and_exit_2(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """The bridge publishes a director's units: Gen 3 units alone are not bridged (yet)."""
-    with pytest.raises(SystemExit) as info:
-        main(["--gen3", "192.0.2.1", "--mqtt", "mqtt://broker"])
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1
-    assert "--mqtt needs a Gen 2 bus" in err
-
-
 def test_a_user_without_a_password_is_warned_once_at_start() -> None:
     # A port that cannot be opened ends the run at once; the warning comes before.
     result = subprocess.run(

@@ -17,12 +17,13 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import aiomqtt
 
 from .. import __version__, events
 from ..exceptions import DeviceNotFoundError, NotApplicableError, TWCError
+from ..gen2.config import DirectorConfig
 from ..protocol.codes import MINIMUM_AMPS
 from ..sharing import InstallationLimits
 from .available import AvailableCurrent, Source
@@ -32,6 +33,7 @@ from .settings import PASSWORD_VARIABLE, MqttSettings, missing_password
 from .topics import (
     AVAILABLE_CURRENT,
     CONTACTORS,
+    GEN3_BASE,
     SESSION_CURRENT,
     UNIT_KEYS,
     Topics,
@@ -48,7 +50,7 @@ from .values import (
 )
 
 if TYPE_CHECKING:
-    from .. import Director, Gen3Unit, Peripheral, PeripheralSnapshot
+    from .. import Director, Gen3Monitor, Gen3Unit, Peripheral, PeripheralSnapshot
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -87,15 +89,17 @@ def _login_refused(error: aiomqtt.MqttError) -> bool:
 
 
 class MqttBridge:
-    """Publishes a :class:`~twcdirector.Director` over MQTT and takes commands from it.
+    """Publishes a :class:`~twcdirector.Director` over MQTT and takes commands from it, or
+    a :class:`~twcdirector.Gen3Monitor` watching Gen 3 units alone (read-only: no site
+    values, base topic ``twcdirector/gen3`` unless ``settings.prefix``).
 
-    Make it before ``director.start()`` (so no unit is missed), then :meth:`start` and
-    :meth:`close` it. ``clock`` is the loop's monotonic clock unless given.
+    Make it before the director or monitor starts (so no unit is missed), then :meth:`start`
+    and :meth:`close` it. ``clock`` is the loop's monotonic clock unless given.
     """
 
     def __init__(
         self,
-        director: Director,
+        source: Director | Gen3Monitor,
         settings: MqttSettings,
         *,
         backoff_initial: float = BACKOFF_INITIAL,
@@ -103,15 +107,25 @@ class MqttBridge:
         stale_after: float = STALE_AFTER,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        self._director = director
+        config = source.config
+        # Both emit TWC_NEW_DEVICE; only a director has a bus, a controller ID and a site.
+        self._director: Director | None = None
+        if isinstance(config, DirectorConfig):
+            self._director = cast("Director", source)
         self._settings = settings
-        config = director.config
-        self.topics = Topics.for_controller(
-            config.controller_id, settings.prefix, settings.discovery_prefix
-        )
+        if isinstance(config, DirectorConfig):
+            self.topics = Topics.for_controller(
+                config.controller_id, settings.prefix, settings.discovery_prefix
+            )
+        else:
+            self.topics = Topics(settings.prefix or GEN3_BASE, settings.discovery_prefix)
         self._outbox = Outbox()
         self._available: AvailableCurrent | None = None
-        if config.shared_max is not None and config.max_current is not None:
+        if (
+            isinstance(config, DirectorConfig)
+            and config.shared_max is not None
+            and config.max_current is not None
+        ):
             self._available = AvailableCurrent(
                 InstallationLimits(
                     total_max=int(config.shared_max), unit_max=int(config.max_current)
@@ -148,8 +162,9 @@ class MqttBridge:
         self._login_warned = False
         #: Retained command messages ignored so far (tests and logs).
         self.retained_ignored = 0
-        director.on(events.NEW_DEVICE, self._on_new_device)
-        director.on(events.SHARING_CHANGED, self._on_site_change)
+        source.on(events.NEW_DEVICE, self._on_new_device)
+        if self._director is not None:
+            self._director.on(events.SHARING_CHANGED, self._on_site_change)
 
     # --- public API ----------------------------------------------------------------------
 
@@ -166,11 +181,12 @@ class MqttBridge:
         now = self._clock()
         self._cleanup_at = now + (self._stale_after if self._settings.discovery else SETTLE)
         self._put_site()
-        config = self._director.config
-        shared = None if config.shared_max is None else int(config.shared_max)
-        self._put_discovery(
-            site_configs(self.topics, config.controller_id, __version__, shared_max=shared)
-        )
+        if self._director is not None:
+            config = self._director.config
+            shared = None if config.shared_max is None else int(config.shared_max)
+            self._put_discovery(
+                site_configs(self.topics, config.controller_id, __version__, shared_max=shared)
+            )
         self._sampler = loop.create_task(self._sample_loop(), name="twcdirector mqtt sampler")
         self._runner = loop.create_task(self._connect_loop(), name="twcdirector mqtt")
 
@@ -238,8 +254,11 @@ class MqttBridge:
 
     def _sample(self, now: float) -> None:
         dirty, self._dirty = self._dirty, set()
-        if self._available is not None or any(device_id in self._gen2 for device_id in dirty):
-            snapshot = self._director.snapshot()
+        director = self._director
+        if director is not None and (
+            self._available is not None or any(device_id in self._gen2 for device_id in dirty)
+        ):
+            snapshot = director.snapshot()
             for unit in snapshot.peripherals:
                 if unit.id_hex in dirty:
                     self._put_gen2(unit)
@@ -262,6 +281,7 @@ class MqttBridge:
         self._units.add(unit)
         for key, value in gen2_values(snap).items():
             self._outbox.put(self.topics.unit(unit, key), value)
+        assert self._director is not None  # Gen 2 units come only from a director
         limit = self._director.config.max_current
         ceiling = None
         if limit is not None:
@@ -308,7 +328,15 @@ class MqttBridge:
             return
         self._infos[info.unit] = info
         contactors = self._settings.allow_contactors and info.generation == 2
-        self._put_discovery(unit_configs(self.topics, info, __version__, contactors=contactors))
+        self._put_discovery(
+            unit_configs(
+                self.topics,
+                info,
+                __version__,
+                contactors=contactors,
+                via_controller=self._director is not None,
+            )
+        )
 
     def _put_discovery(self, configs: dict[str, str]) -> None:
         if not self._settings.discovery:
@@ -321,7 +349,7 @@ class MqttBridge:
     def _apply(self, total_max: int | None, note: str | None) -> None:
         if note:
             _LOGGER.warning("%s", note)
-        if total_max is not None:
+        if total_max is not None and self._director is not None:
             self._director.set_installation_limits(total_max=total_max)
             _LOGGER.info("available current %s A (%s)", total_max, self._available_source())
 
@@ -385,7 +413,9 @@ class MqttBridge:
         _LOGGER.info("MQTT connected to %s:%s", self._settings.host, self._settings.port)
         self._outbox.reconnected(now)
         await client.publish(self.topics.availability, ONLINE, qos=_QOS, retain=True)
-        for topic in self.topics.subscriptions(contactors=self._settings.allow_contactors):
+        for topic in self.topics.subscriptions(
+            contactors=self._settings.allow_contactors, available=self._director is not None
+        ):
             await client.subscribe(topic, qos=_QOS)
         await client.subscribe(f"{self.topics.discovery_prefix}/status", qos=_QOS)
         if self._cleanup_at is not None:
