@@ -1,8 +1,9 @@
 """A real mosquitto broker for tests, on a free loopback port, and an MQTT client that watches.
 
 The broker is Debian's ``mosquitto`` with a minimal config written to a temporary directory
-(listener on 127.0.0.1, anonymous, no persistence). Without mosquitto the tests are skipped
-with a reason, except in CI (``TWCDIRECTOR_REQUIRE_BROKER=1``), where they fail instead.
+(listener on 127.0.0.1, anonymous, no persistence unless asked: with it, retained messages
+survive a restart, as with Home Assistant's mosquitto add-on). Without mosquitto the tests
+are skipped with a reason, except in CI (``TWCDIRECTOR_REQUIRE_BROKER=1``), where they fail instead.
 Nothing waits on a sleep: :meth:`Watcher.until` re-checks a condition on every message.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -48,12 +50,18 @@ def free_port() -> int:
 class Broker:
     """One mosquitto process; :meth:`start` again after :meth:`stop` reuses the port."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self, directory: Path, *, persistence: bool = False, anonymous: bool = True
+    ) -> None:
         self.executable = mosquitto_path()
         self.port = free_port()
         self.config = directory / "mosquitto.conf"
+        # Run as root, mosquitto drops to user "mosquitto", which cannot write our directory.
+        user = pwd.getpwuid(os.getuid()).pw_name
+        stored = f"true\npersistence_location {directory}/\nuser {user}" if persistence else "false"
         self.config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n",
+            f"listener {self.port} 127.0.0.1\nallow_anonymous {str(anonymous).lower()}\n"
+            f"persistence {stored}\n",
             encoding="utf-8",
         )
         self.log = directory / "mosquitto.log"
@@ -110,9 +118,9 @@ class Watcher:
                     async with asyncio.timeout(0.25):
                         await self.changed.wait()
 
-    async def publish(self, topic: str, payload: str) -> None:
+    async def publish(self, topic: str, payload: str, *, retain: bool = False) -> None:
         assert self.client is not None
-        await self.client.publish(topic, payload, qos=1)
+        await self.client.publish(topic, payload, qos=1, retain=retain)
 
 
 @contextlib.asynccontextmanager

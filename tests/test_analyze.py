@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 from collections.abc import Callable
@@ -14,6 +15,8 @@ from tests.analyze_helpers import Recording, record
 from twcdirector.analyze import CaptureFormat, CaptureReader, Report, analyze_capture
 from twcdirector.analyze.__main__ import main
 from twcdirector.analyze.capture import NotACaptureError
+from twcdirector.analyze.histogram import Histogram
+from twcdirector.analyze.report import render_text
 
 DATA = Path(__file__).parent / "data"
 IDS = ["1839", "2019", "2433"]
@@ -228,6 +231,57 @@ def test_garbage_truncation_mixed_formats_and_unknown_fields_are_counted(
     assert "unreadable_input" in codes(report)
 
 
+def test_a_huge_line_is_skipped_in_bounded_memory_and_is_no_traffic(
+    healthy: Recording, tmp_path: Path
+) -> None:
+    import tracemalloc
+
+    huge = 8 * 1024 * 1024
+    middle = len(healthy.log) // 2
+    record_ = json.loads(healthy.log[middle])
+    record_["hex"] = "c0" + "fb" * (huge // 2) + "c0"  # one "frame" of megabytes
+    log = tmp_path / "bus.jsonl"
+    log.write_text("\n".join([*healthy.log[:middle], json.dumps(record_), *healthy.log[middle:]]))
+    plain = report_of(healthy.log_text())
+    tracemalloc.start()
+    try:
+        with log.open("rb") as stream:
+            report = analyze_capture(CaptureReader(stream), source=str(log))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < huge // 4, peak  # the line was never held whole
+    assert report.input.long_lines == 1
+    assert report.input.garbage_lines == 1
+    assert report.input.examples == [middle + 1]
+    assert report.bus.frames == plain.bus.frames
+    assert report.bus.utilisation == pytest.approx(plain.bus.utilisation)
+    assert "1 line(s) over 64 KiB skipped" in render_text(report)
+    # A hex dump with a line of megabytes of "A": skipped, not read as 0xAA bytes.
+    dump = healthy.hex_dump().splitlines()
+    dump.insert(10, "A" * huge)
+    report = report_of("\n".join(dump) + "\n")
+    assert report.input.long_lines == 1
+    assert report.bus.noise_bytes == 0
+    assert report.bus.errors_total == 0
+    assert report.bus.bytes < 2 * len(healthy.raw()) + huge  # counted as read, not as bus bytes
+
+
+def test_utilisation_counts_frames_only_and_never_exceeds_100_percent() -> None:
+    frame = "C0 FB E0 F0 0D 18 39 00 00 00 00 00 00 00 00 00 2E C0"
+    noise = " ".join(["AA"] * 39)  # noise runs: not frames of legal length
+    # 2000 frames stamped within 0.2 s: a clock that stamps bursts as they were read.
+    lines = [f"{i / 10000:.6f} {frame}" for i in range(2000)]
+    lines += [f"{0.2 + i / 10000:.6f} {noise}" for i in range(100)]
+    report = report_of("\n".join(lines) + "\n")
+    assert report.bus.frames == 2000
+    assert report.bus.utilisation == 1.0
+    # One frame a second over 99 s: 18 bytes of the 960 a second carries; noise not counted.
+    lines = [f"{i:.6f} {frame}" for i in range(100)] + [f"{i + 0.5:.6f} {noise}" for i in range(99)]
+    report = report_of("\n".join(lines) + "\n")
+    assert report.bus.utilisation == pytest.approx(100 * 18 / 960 / 99)
+
+
 def test_a_raw_capture_cut_mid_frame_reports_the_leftover(healthy: Recording) -> None:
     raw = healthy.raw()
     cut = raw[: raw.rfind(b"\xc0", 0, len(raw) - 40) + 8]
@@ -327,6 +381,47 @@ def test_replay_of_a_timestamped_hex_dump(healthy: Recording, tmp_path: Path) ->
     assert "TWC_CAR_CONNECTED" in events
 
 
+def _time_of_day_dump(recording: Recording, start: float) -> str:
+    first = recording.wire[0][0]
+    lines = []
+    for time, data in recording.wire:
+        seconds = (start + time - first) % 86400
+        stamp = f"{int(seconds // 3600):02d}:{int(seconds % 3600 // 60):02d}:{seconds % 60:06.3f}"
+        lines.append(f"{stamp} Rx: {data.hex(' ').upper()}")
+    return "\n".join(lines) + "\n"
+
+
+def test_replay_of_a_time_of_day_dump_carries_the_capture_times(
+    healthy: Recording, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bus.txt"
+    path.write_text(_time_of_day_dump(healthy, 10 * 3600))
+    out = io.StringIO()
+    assert main(["--replay", str(path)], out=out) == 0
+    assert "the date is unknown" in capsys.readouterr().err
+    times = [json.loads(line)["time"] for line in out.getvalue().splitlines()]
+    assert "TWC_CAR_CONNECTED" in out.getvalue()
+    assert all(time.startswith("10:0") for time in times), times[:3]
+    assert times == sorted(times)
+    spread = datetime.datetime.strptime(times[-1], "%H:%M:%S.%f") - datetime.datetime.strptime(
+        times[0], "%H:%M:%S.%f"
+    )
+    assert spread.total_seconds() > 60  # the capture's 90 s, not the few ms the replay took
+    # On a day given: full wall times of that day.
+    out = io.StringIO()
+    assert main(["--replay", str(path), "--date", "2026-11-21"], out=out) == 0
+    assert "unknown" not in capsys.readouterr().err
+    dated = [json.loads(line)["time"] for line in out.getvalue().splitlines()]
+    assert dated == [f"2026-11-21T{time}" for time in times]
+    # Across midnight the day is counted on.
+    path.write_text(_time_of_day_dump(healthy, 86400 - 30))
+    out = io.StringIO()
+    assert main(["--replay", str(path)], out=out) == 0
+    times = [json.loads(line)["time"] for line in out.getvalue().splitlines()]
+    assert times[0].startswith("23:59:")
+    assert times[-1].startswith("day 2 00:0")
+
+
 # --- plot --------------------------------------------------------------------------------------
 
 
@@ -344,6 +439,23 @@ def test_plot_writes_a_png(healthy: Recording, tmp_path: Path) -> None:
     assert height >= 3 * 200  # a panel per unit
 
 
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("x.txt", "give a .png"), ("x", "give a .png"), ("missing/x.png", "cannot write")],
+)
+def test_a_plot_path_that_cannot_work_is_refused_before_any_analysis(
+    name: str, reason: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(DATA / "vectors_dump.txt"), "--plot", str(tmp_path / name)], out=out)
+    assert exit_info.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert reason in line
+    assert out.getvalue() == ""  # no report: refused before the capture was read
+    assert list(tmp_path.iterdir()) == []  # and nothing written (not x.png for x)
+
+
 def test_plot_without_matplotlib_is_one_line_and_exit_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -352,3 +464,25 @@ def test_plot_without_matplotlib_is_one_line_and_exit_2(
     absent: Callable[[], bool] = lambda: False  # noqa: E731
     monkeypatch.setattr(plot, "plot_available", absent)
     assert "matplotlib" in usage_error([str(DATA / "vectors_dump.txt"), "--plot", "x.png"], capsys)
+
+
+def test_late_replies_are_what_the_latency_histogram_holds_above_160_ms() -> None:
+    # One source: a report must never say "late 0" beside a p99 of 448 ms.
+    request = "C0 FB E0 F0 0D 18 39 00 00 00 00 00 00 00 00 00 2E C0"
+    reply = "C0 FD E0 18 39 F0 0D 00 00 00 00 00 00 00 00 00 2E C0"
+    latencies = [0.040] * 90 + [0.1605, 0.161, 0.300] + [0.447, 0.448, 0.449] * 2 + [0.160]
+    lines = []
+    for n, latency in enumerate(latencies):
+        lines += [f"{1.3 * n:.4f} {request}", f"{1.3 * n + latency:.4f} {reply}"]
+    report = report_of("\n".join(lines) + "\n")
+    [unit] = report.units
+    late = sum(1 for latency in latencies if latency * 1000 > 160)
+    assert late == 9
+    assert unit.late_replies == late
+    assert unit.reply_latency_ms.count == len(latencies)
+    assert unit.reply_latency_ms.max == pytest.approx(449)
+    assert f"late (>160 ms) {late}," in render_text(report)
+    histogram = Histogram(1.0, 5000, limit=160.0)
+    for value in (100.0, 160.0, 160.2, 448.0, 449.0):
+        histogram.add(value)
+    assert histogram.above == 3

@@ -46,6 +46,7 @@ def test_both_commands_read_the_shared_options_into_the_same_config() -> None:
         (["--max-current", "-6"], "max_current"),
         (["--max-current", "32", "--shared-max", "40.5"], "shared_max"),
         (["--gen3", "http://x/path"], "error: "),
+        (["--gen3", "h.lan", "--gen3", "http://h.lan:80/"], "same unit"),
     ],
 )
 def test_both_commands_refuse_a_bad_shared_option_alike(

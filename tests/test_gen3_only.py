@@ -215,3 +215,42 @@ async def test_monitor_overview_of_a_live_unit() -> None:
     assert row.serial_number == unit.state.serial_number
     assert row.last_heard is not None
     assert abs((view.time - row.last_heard).total_seconds()) < 5
+
+
+def _unit_with_serial(device_id: str, serial: str) -> Any:
+    tracker = Gen3Tracker(device_id, Gen3Config(), now=0.0)
+    body = decode_body((DATA / "vitals-na-split-phase.json").read_bytes(), "vitals")
+    tracker.record_body(Endpoint.VITALS, body, now=1.0)
+    version = json.dumps(
+        {"firmware_version": "23.24.3", "part_number": "1734412-02-B", "serial_number": serial}
+    )
+    tracker.record_body(Endpoint.VERSION, decode_body(version.encode(), "version"), now=1.0)
+    return tracker.snapshot(3.0)
+
+
+@pytest.mark.parametrize("width", [80, 100, 128, 140, 160, 200])
+def test_gen3_only_key_help_and_serial_numbers_never_cut(width: int) -> None:
+    serials = ("SIM000000001", "SIM000000002", "PGT22091234567890")
+    units = tuple(
+        _unit_with_serial(f"127.0.0.1:4401{n}", serial) for n, serial in enumerate(serials)
+    )
+    screen = render(ScreenSnapshot(None, now=3.0, gen3=units), width, 20)
+    # Only what applies without a Gen 2 bus: selection, the log, quitting.
+    footer = screen.lines[-1]
+    assert "select" in footer or "unit" in footer
+    assert "q quit" in footer
+    for gen2_key in ("open", "close", "default", "session", "+/-"):
+        assert gen2_key not in footer
+    # Each serial whole, or the column left out whole: never "SIM0000000" for both.
+    rows = [line for line in screen.lines if line.startswith("127.0.0.1:")]
+    assert len(rows) == 3
+    shown = ["Serial" in line for line in screen.lines[:4]]
+    for row, serial in zip(rows, serials, strict=True):
+        if any(shown):
+            assert f" {serial} " in f"{row} "
+        else:
+            assert serial[:3] not in row
+    if width >= 140:
+        assert any(shown)
+    # With a Gen 2 bus the Gen 2 keys are still shown.
+    assert "session" in render(ScreenSnapshot(DIRECTOR, now=3.0), 140, 20).lines[-1]

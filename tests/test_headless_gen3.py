@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
 import json
@@ -11,6 +12,8 @@ import pytest
 
 from tests.director_fakes import FakePeripheral, MemoryBus
 from twcdirector.__main__ import main, run
+from twcdirector.cli import gen3_hosts
+from twcdirector.exceptions import ConfigurationError
 from twcdirector.gen2.config import DirectorConfig
 from twcdirector.simulator.gen3 import start_gen3_units
 
@@ -78,3 +81,25 @@ def test_a_bad_gen3_host_exits_2_with_one_line(capsys: pytest.CaptureFixture[str
     err = capsys.readouterr().err
     assert err.startswith("python3 -m twcdirector: error:")
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "second", ["127.0.0.1:18080", "http://127.0.0.1:18080", "http://127.0.0.1:18080/"]
+)
+def test_a_gen3_unit_given_twice_exits_2_with_one_line(
+    second: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Gen 3 only, as a Gen 3-only home runs it: refused before anything starts.
+    with pytest.raises(SystemExit) as caught:
+        main(["--gen3", "127.0.0.1:18080", "--gen3", second])
+    assert caught.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("python3 -m twcdirector: error: --gen3 ")
+    assert "same unit" in line
+
+
+def test_the_gen3_hosts_are_normalised_and_distinct_ones_kept() -> None:
+    args = argparse.Namespace(gen3=["http://a.lan/", "a.lan:8080", "b.lan"])
+    assert gen3_hosts(args) == ("a.lan", "a.lan:8080", "b.lan")
+    with pytest.raises(ConfigurationError, match="same unit"):
+        gen3_hosts(argparse.Namespace(gen3=["A.lan", "a.lan:80"]))

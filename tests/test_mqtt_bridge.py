@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import statistics
@@ -17,7 +18,9 @@ import pytest
 from tests.e2e_helpers import Recorder, fast_config, fast_units
 from tests.mqtt_helpers import BOUND, Broker, watching
 from twcdirector import Gen3Monitor, events
+from twcdirector.__main__ import run
 from twcdirector.director import Director
+from twcdirector.gen2.config import DirectorConfig
 from twcdirector.mqtt import MqttSettings, gen3_unit
 from twcdirector.mqtt.bridge import MqttBridge
 from twcdirector.protocol import ControllerHeartbeat, OpenContactors
@@ -277,3 +280,179 @@ async def test_gen3_units_are_read_only_and_contactors_need_the_option(broker: B
         await watcher.until(lambda: bool(watcher.latest.get(f"{BASE}/1839/error")))
         assert "contactors" not in watcher.latest[f"{BASE}/1839/error"]
         assert not any(isinstance(m, OpenContactors) for at, m in sim.received if at >= start)
+
+
+async def test_retained_commands_are_ignored_at_connect_and_after_a_broker_restart(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # mosquitto with persistence (as Home Assistant's add-on runs it) hands a retained command
+    # to every new subscription, after a broker restart too: it must never be obeyed.
+    caplog.set_level(logging.WARNING, logger="twcdirector.mqtt.bridge")
+    broker = Broker(tmp_path, persistence=True)
+    await broker.start()
+    session, available = f"{BASE}/1839/session_current/set", f"{BASE}/available_current/set"
+    unit_error, site_error = f"{BASE}/1839/error", f"{BASE}/error"
+    try:
+        async with watching(broker) as publisher:
+            await publisher.publish(session, "10", retain=True)
+            await publisher.publish(available, "20", retain=True)
+        async with (
+            watching(broker) as watcher,
+            bridged(broker.port, units=1, config={"shared_max": 32}) as (sim, _, bridge, _),
+        ):
+            sim.plug_in(0)
+
+            def answered(count: int) -> bool:
+                return all(
+                    len([a for a in watcher.values(t) if "retained commands are ignored" in a])
+                    >= count
+                    for t in (unit_error, site_error)
+                )
+
+            await watcher.until(
+                lambda: (
+                    answered(1)
+                    and bridge.retained_ignored == 2
+                    and watcher.latest.get(f"{BASE}/1839/status") == "C"
+                    and sim.unit(0).max_amps == 32
+                )
+            )
+            await broker.stop()
+            await broker.start()  # the retained commands come back from the broker's store
+            async with watching(broker) as fresh:
+                await fresh.until(lambda: bridge.connections >= 2 and bridge.retained_ignored >= 4)
+                assert fresh.latest[f"{BASE}/available_current_source"] == "configured"
+                assert fresh.latest[f"{BASE}/available_current"] == "32"
+                assert sim.unit(0).max_amps == 32
+                assert all(unit.highest_commanded_amps <= 32 for unit in sim.units)
+                assert not [
+                    m
+                    for _, m in sim.received
+                    if isinstance(m, ControllerHeartbeat) and m.amps in (10.0, 20.0)
+                ]
+                # A command published while the bridge listens is obeyed.
+                await fresh.publish(session, "12")
+                await fresh.publish(available, "20")
+                await fresh.until(
+                    lambda: (
+                        sim.unit(0).max_amps == 12
+                        and fresh.latest.get(f"{BASE}/available_current_source") == "mqtt"
+                    )
+                )
+        warnings = [r.message for r in caplog.records if "retained commands" in r.message]
+        assert len(warnings) == 2, warnings  # once per topic, not once per delivery
+    finally:
+        await broker.stop()
+
+
+async def test_an_absent_vin_stays_retained_as_none(broker: Broker) -> None:
+    # An empty retained payload would delete the retained VIN: Home Assistant, and any client
+    # subscribing later, would get nothing. "None" is Home Assistant's payload for unknown.
+    vin = f"{BASE}/1839/vin"
+    async with (
+        watching(broker) as watcher,
+        bridged(broker.port, units=1) as (sim, _, _, _),
+    ):
+        await watcher.until(lambda: watcher.latest.get(f"{BASE}/1839/status") == "A")
+        await watcher.until(lambda: watcher.latest.get(vin) == "None")
+        assert (await _retained(broker, vin)) == {vin: "None"}
+        sim.plug_in(0)
+        await watcher.until(lambda: watcher.latest.get(vin) not in (None, "None"))
+        sim.unplug(0)
+        await watcher.until(lambda: watcher.latest.get(vin) == "None")
+        assert "" not in watcher.values(vin)
+    assert (await _retained(broker, vin)) == {vin: "None"}
+
+
+async def test_a_refused_login_is_logged_once_with_the_password_hint(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="twcdirector.mqtt.bridge")
+    attempts: list[logging.LogRecord] = []
+    tried = asyncio.Event()
+
+    class Attempts(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "MQTT broker" in record.getMessage():
+                attempts.append(record)
+                tried.set()
+
+    handler = Attempts()
+    logging.getLogger("twcdirector.mqtt.bridge").addHandler(handler)
+    broker = Broker(tmp_path, anonymous=False)  # no user may log in
+    await broker.start()
+    try:
+        async with SimulatedBus.on_pty(fast_units(1, protocols=(2,))) as sim:
+            bridge = MqttBridge(
+                Director(sim.port, fast_config()),
+                MqttSettings("127.0.0.1", broker.port, username="twc"),
+                backoff_initial=0.05,
+                backoff_max=0.1,
+            )
+            await bridge.start()
+            try:
+                async with asyncio.timeout(BOUND):
+                    while len(attempts) < 4:  # four refusals: the first and three retries
+                        tried.clear()
+                        await tried.wait()
+            finally:
+                await bridge.close()
+    finally:
+        logging.getLogger("twcdirector.mqtt.bridge").removeHandler(handler)
+        await broker.stop()
+    warnings = [r.getMessage() for r in attempts if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "refused the login" in warnings[0]
+    assert "no password: TWCDIRECTOR_MQTT_PASSWORD is not set" in warnings[0]
+    assert bridge.connections == 0
+
+
+async def test_gen3_units_alone_are_bridged_read_only(broker: Broker) -> None:
+    # The headless command's own run(): no --port, so the bridge sits on the Gen 3 monitor.
+    (gen3,) = await start_gen3_units(1)
+    gen3.plug_in()
+    gen3.start_charging(24)
+    key = gen3_unit(gen3.state.serial_number)
+    assert key is not None
+    base = "twcdirector/gen3"  # no controller ID to name it
+    status_config = f"homeassistant/sensor/twcdirector_gen3_{key}/status/config"
+    stop = asyncio.Event()
+    settings = MqttSettings("127.0.0.1", broker.port)
+    try:
+        async with watching(broker) as watcher:
+            task = asyncio.create_task(
+                run(
+                    None,
+                    DirectorConfig(),
+                    gen3=[gen3.host_port],
+                    mqtt=settings,
+                    stop=stop,
+                    out=io.StringIO(),
+                )
+            )
+            await watcher.until(
+                lambda: (
+                    watcher.latest.get(f"{base}/availability") == "online"
+                    and watcher.latest.get(f"{base}/{key}/status") == "C"
+                    and watcher.latest.get(f"{base}/{key}/serial") == gen3.state.serial_number
+                    and float(watcher.latest.get(f"{base}/{key}/actual_current", "0")) > 20
+                    and bool(watcher.latest.get(status_config))
+                )
+            )
+            device = json.loads(watcher.latest[status_config])["device"]
+            assert "via_device" not in device  # no controller device to hang from
+            # Read-only: a command is answered, and nothing needs a director.
+            await watcher.publish(f"{base}/{key}/session_current/set", "16")
+            await watcher.until(
+                lambda: "read-only" in watcher.latest.get(f"{base}/{key}/error", "")
+            )
+            assert not [
+                t for t in watcher.latest if "available_current" in t or "total_current" in t
+            ]
+            assert not [t for t in watcher.latest if "/number/" in t]
+            stop.set()
+            assert await asyncio.wait_for(task, BOUND) == 0
+            await watcher.until(lambda: watcher.latest.get(f"{base}/availability") == "offline")
+    finally:
+        stop.set()
+        await gen3.stop()

@@ -4,6 +4,9 @@ available-current input's hysteresis and fallback (time is a parameter)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -148,6 +151,10 @@ def test_the_password_comes_from_the_environment_only() -> None:
             ],
             "exceeds",
         ),
+        (["--mqtt", "mqtt://b", "--mqtt-prefix", "$SYS/twc"], "'$'"),
+        (["--mqtt", "mqtt://b", "--mqtt-prefix", "$twc"], "'$'"),
+        (["--mqtt", "mqtt://b", "--mqtt-discovery-prefix", "$ha"], "'$'"),
+        (["--mqtt", "mqtt://a", "--mqtt", "mqtt://b"], "given twice"),
         (["--mqtt-user", "twc"], "needs --mqtt"),
         (["--mqtt-allow-contactors"], "needs --mqtt"),
     ],
@@ -178,9 +185,10 @@ def test_values_are_plain_decimals_and_booleans() -> None:
         "true",
         "false",
         "x",
-        "",
+        "None",
     ]
-    assert format_value(float("nan")) == ""
+    # Not "": a retained empty payload deletes the retained value.
+    assert format_value(float("nan")) == "None"
 
 
 def test_a_gen2_unit_publishes_every_key_of_the_contract() -> None:
@@ -200,6 +208,8 @@ def test_a_gen2_unit_publishes_every_key_of_the_contract() -> None:
         "serial": "A19F0018391",
         "online": "true",
     }
+    # No car, no VIN: "None" (unknown in Home Assistant), never "", which would delete it.
+    assert gen2_values(snapshot(vin=None, car_connected=False))["vin"] == "None"
     # Not reported yet: left out, not guessed.
     early = gen2_values(snapshot(state=None, state_name=None, firmware=None, voltages=None))
     assert {"state", "status", "firmware", "voltage_a"}.isdisjoint(early)
@@ -413,13 +423,22 @@ def test_a_configured_fallback_never_passes_the_ceiling() -> None:
     assert change.total_max == 16
 
 
-def test_mqtt_without_a_gen2_bus_is_one_line_and_exit_2(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """The bridge publishes a director's units: Gen 3 units alone are not bridged (yet)."""
-    with pytest.raises(SystemExit) as info:
-        main(["--gen3", "192.0.2.1", "--mqtt", "mqtt://broker"])
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1
-    assert "--mqtt needs a Gen 2 bus" in err
+def test_a_user_without_a_password_is_warned_once_at_start() -> None:
+    # A port that cannot be opened ends the run at once; the warning comes before.
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "twcdirector", "--port", "/dev/no-such-port"),
+            *("--mqtt", "mqtt://127.0.0.1:1", "--mqtt-user", "twc"),
+        ],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "TWCDIRECTOR_MQTT_PASSWORD"},
+        timeout=60,
+        check=False,
+    )
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        "python3 -m twcdirector: warning: no password: TWCDIRECTOR_MQTT_PASSWORD is not set"
+    )
+    assert result.stderr.count("no password") == 1
+    assert result.returncode == 2

@@ -151,3 +151,26 @@ def test_the_protocol_example_runs_on_real_frames(capsys: pytest.CaptureFixture[
     # The comment under decode_frame(...) shows what it returns.
     call, comment = re.search(r"^(decode_frame\(.*\))\n# (.*), \.\.\.\)$", block, re.M).groups()
     assert repr(eval(call, {"decode_frame": decode_frame})).startswith(comment)
+
+
+def test_the_gen3_error_kinds_in_the_readme_are_those_the_json_lines_print() -> None:
+    import json
+
+    from twcdirector.gen3.events import Gen3ErrorEvent, Gen3ErrorKind
+    from twcdirector.jsonlog import event_line
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    start = next(n for n, line in enumerate(readme) if line.startswith("| `GEN3_ERROR`"))
+    rows = []
+    for line in readme[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(line.split("|")[1])
+    documented = {name for row in rows for name in re.findall(r"`([^`]+)`", row)}
+    printed = {
+        json.loads(event_line("GEN3_ERROR", "h", Gen3ErrorEvent("h", "vitals", kind, "", 1)))[
+            "data"
+        ]["kind"]
+        for kind in Gen3ErrorKind
+    }
+    assert documented == printed

@@ -119,10 +119,11 @@ async def run(
             pass  # not the main thread, or not a Unix loop
     bridge = None
     if mqtt is not None:
-        if director is None:
-            raise ConfigurationError("--mqtt needs a Gen 2 bus (--port)")
-        # Attribute access loads the bridge (and aiomqtt) only with --mqtt.
-        bridge = mqtt_package.MqttBridge(director, mqtt)
+        # Attribute access loads the bridge (and aiomqtt) only with --mqtt. Without a Gen 2
+        # bus it bridges the Gen 3 units alone.
+        bridged = director if director is not None else monitor
+        assert bridged is not None  # one of them, or ConfigurationError above
+        bridge = mqtt_package.MqttBridge(bridged, mqtt)
     try:
         try:
             await start()
@@ -154,10 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         mqtt = mqtt_settings.settings_from(args, os.environ)
     except ConfigurationError as error:
         parser.error(str(error))
-    if mqtt is not None and args.port is None:
-        parser.error("--mqtt needs a Gen 2 bus (--port); Gen 3 units alone are not bridged yet")
     if mqtt is not None and importlib.util.find_spec("aiomqtt") is None:
         parser.error("--mqtt needs aiomqtt: pip install 'twcdirector[mqtt]'")
+    warning = None if mqtt is None else mqtt_settings.missing_password(mqtt)
+    if warning is not None:
+        sys.stderr.write(f"{PROG}: warning: {warning}\n")
     # Warnings always reach stderr (and --log), with -v the library's progress too.
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(

@@ -14,6 +14,7 @@ import argparse
 import math
 import signal
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 from .events import parse_id
 from .exceptions import ConfigurationError, InvalidValueError
@@ -127,10 +128,25 @@ def director_config(args: argparse.Namespace, **extra: Any) -> DirectorConfig:
 
 
 def gen3_hosts(args: argparse.Namespace) -> tuple[str, ...]:
-    """The ``--gen3`` hosts, each checked; raises :class:`~twcdirector.ConfigurationError`."""
-    for host in args.gen3:
-        normalize_host(host)
-    return tuple(args.gen3)
+    """The ``--gen3`` hosts, each checked and normalised (``host`` or ``host:port``); raises
+    :class:`~twcdirector.ConfigurationError` for a bad one or one given twice.
+
+    Twice means the same unit once normalised (``http://h:80/``, ``H`` and ``h`` alike): the
+    monitor would refuse the second one only after start, with a traceback.
+    """
+    seen: dict[tuple[str, int], str] = {}
+    hosts = []
+    for given in args.gen3:
+        host = normalize_host(given)
+        parts = urlsplit(f"http://{host}")
+        key = ((parts.hostname or "").lower(), parts.port or 80)
+        if key in seen:
+            raise ConfigurationError(
+                f"--gen3 {given} names the same unit as --gen3 {seen[key]}: give each unit once"
+            )
+        seen[key] = given
+        hosts.append(host)
+    return tuple(hosts)
 
 
 #: The least any unit charges at (protocol 1: 5 A, protocol 2: 6 A; SPEC §8.4).

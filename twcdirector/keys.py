@@ -56,3 +56,9 @@ KEY_HELPS = (
     "↑/↓ select  d/c open/close  1-5 default  6-0 session  +/- adjust  PgUp/PgDn log  q quit",
     "↑↓ unit  d/c open/close  1-5 default  6-0 session  +/- amps  PgUp/Dn  q quit",
 )
+#: The key help without a Gen 2 bus ("Gen 3 only"): Gen 3 units are read-only, so only
+#: selection, the log and quitting apply.
+GEN3_ONLY_KEY_HELPS = (
+    "↑/↓ select  PgUp/PgDn log  q quit",
+    "↑↓ unit  PgUp/Dn  q quit",
+)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from .gen2.snapshot import DirectorSnapshot, PeripheralSnapshot
 from .gen3.tracker import Gen3Snapshot
-from .keys import KEY_HELPS
+from .keys import GEN3_ONLY_KEY_HELPS, KEY_HELPS
 
 #: The header's mode when no Gen 2 bus is watched.
 GEN3_ONLY = "Gen 3 only"
@@ -79,6 +79,7 @@ _COLUMNS = (
     _Column("Serial", 12),
     _Column("Heard", 6, right=True),
 )
+_SERIAL = [column.title for column in _COLUMNS].index("Serial")
 #: Columns left out, in this order, until the table fits the terminal: at 80 columns the
 #: state, the currents, the car and "Heard" stay.
 _OPTIONAL = ("Serial", "Firmware", "Volts", "kWh")
@@ -92,11 +93,17 @@ def render(snapshot: ScreenSnapshot, width: int, height: int) -> Screen:
 
     head = _header(snapshot)
     # The bottom-right cell is never written: the help must fit one column short.
-    footer = next((help for help in KEY_HELPS if len(help) < width), KEY_HELPS[-1])
+    helps = KEY_HELPS if snapshot.director is not None else GEN3_ONLY_KEY_HELPS
+    footer = next((help for help in helps if len(help) < width), helps[-1])
     rows = [_gen2_row(p, snapshot.now) for p in snapshot.peripherals]
     rows += [_gen3_row(unit) for unit in snapshot.gen3]
     id_width = max([_COLUMNS[0].width, *(len(row[0]) for row in rows)])
-    columns = _fitting_columns((_Column("ID", min(id_width, 21)), *_COLUMNS[1:]), width)
+    # A serial number is never cut (two units' would look alike): its column takes the
+    # longest one, and the column is left out whole when the terminal is too narrow.
+    serial_width = max([_COLUMNS[_SERIAL].width, *(len(row[_SERIAL]) for row in rows)])
+    table = [_Column("ID", min(id_width, 21)), *_COLUMNS[1:]]
+    table[_SERIAL] = _Column("Serial", serial_width)
+    columns = _fitting_columns(tuple(table), width)
     kept = [index for index, column in enumerate(_COLUMNS) if column.title in _titles(columns)]
     rows = [[row[index] for index in kept] for row in rows]
 

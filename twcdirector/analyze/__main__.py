@@ -11,6 +11,8 @@ not a capture or a bad option prints one line on stderr and exits with code 2.
 from __future__ import annotations
 
 import argparse
+import datetime
+import os
 import sys
 from collections.abc import Sequence
 from typing import IO, NoReturn
@@ -54,7 +56,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LOG",
         help="print the events a listen-only director reports for this capture",
     )
+    parser.add_argument(
+        "--date",
+        type=_date,
+        metavar="YYYY-MM-DD",
+        help="with --replay: the day a capture stamped with times of day only was taken",
+    )
     return parser
+
+
+def _date(text: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _note(text: str) -> None:
+    print(f"python3 -m twcdirector.analyze: {text}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> int:
@@ -67,9 +86,12 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> in
         parser.error("give exactly one of SOURCE, --port URL or --replay LOG")
     if args.duration is not None and (not args.port or args.duration <= 0):
         parser.error("--duration takes a positive number of seconds, with --port")
+    if args.date is not None and not args.replay:
+        parser.error("--date goes with --replay")
     if args.replay and (args.json or args.plot):
         parser.error("--replay prints events; --json and --plot go with SOURCE or --port")
     if args.plot:
+        _check_plot_path(parser, args.plot)
         from .plot import plot_available  # noqa: PLC0415 (matplotlib is optional)
 
         if not plot_available():
@@ -78,7 +100,7 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> in
         if args.replay:
             from .replay import replay_file  # noqa: PLC0415 (asyncio and the director)
 
-            return replay_file(args.replay, out)
+            return replay_file(args.replay, out, day=args.date, note=_note)
         if args.port:
             from .live import listen  # noqa: PLC0415 (asyncio and pyserial)
 
@@ -93,6 +115,19 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> in
         parser.error(str(error))
     out.write(report.to_json() + "\n" if args.json else render_text(report))
     return 0
+
+
+def _check_plot_path(parser: argparse.ArgumentParser, path: str) -> None:
+    """Refuse, before any analysis, a plot path that cannot work: matplotlib takes the format
+    from the suffix (``.txt`` raises, no suffix silently becomes ``.png``), and a directory
+    that cannot be written would fail only after the whole capture was read."""
+    if not path.lower().endswith(".png"):
+        parser.error(f"--plot {path}: give a .png file name")
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
+        parser.error(f"--plot {path}: cannot write in {directory}")
+    if os.path.isdir(path):
+        parser.error(f"--plot {path} is a directory")
 
 
 def _read(path: str) -> Report:

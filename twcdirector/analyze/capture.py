@@ -12,7 +12,9 @@ Three shapes are told apart from the first 64 KiB:
 Lines of both text shapes may be mixed. Whatever cannot be read (garbage lines, truncated
 records, unknown fields, lines whose timestamp differs in shape) is counted in
 :class:`InputSummary`, never raised. Only a file that holds no frame at all in its first
-64 KiB raises :class:`NotACaptureError`. The reader holds one line at a time.
+64 KiB raises :class:`NotACaptureError`. The reader holds one line at a time, and at most
+:data:`MAX_LINE` bytes of it: a longer line is counted as unreadable and skipped in bounded
+reads, never held whole.
 """
 
 from __future__ import annotations
@@ -31,7 +33,11 @@ from .timestamps import Clock, DayCounter, parse_iso, parse_stamp
 
 #: Bytes read to tell the format, and the size of raw reads.
 BLOCK = 65536
+#: Bytes: a longer line is no capture line (a --log record is under 1 KiB, a dump line of a
+#: few frames shorter still); it is skipped unread, so one huge line costs no memory.
+MAX_LINE = 65536
 _END = b"\xc0"
+_DAY = 86400.0
 #: Keys of the --log records (``twcdirector.jsonlog``): frames, then events.
 _FRAME_KEYS = frozenset({"time", "monotonic", "event", "direction", "hex", "data"})
 _EVENT_KEYS = frozenset({"time", "event", "device", "data"})
@@ -55,6 +61,12 @@ class CaptureFormat(StrEnum):
     HEX_DUMP = "hex_dump"  #: text hex, optionally timestamped
     RAW = "raw"  #: the bytes read from the port, untimed
     LIVE = "live"  #: read from a port now
+
+
+class _LongLine(NamedTuple):
+    """A line longer than :data:`MAX_LINE` that was skipped: only its size is kept."""
+
+    size: int
 
 
 class Chunk(NamedTuple):
@@ -90,6 +102,8 @@ class InputSummary:
     garbage_lines: int = 0
     #: JSON lines that do not parse or lack what a frame record needs.
     bad_records: int = 0
+    #: Lines longer than :data:`MAX_LINE`, skipped unread (counted in ``garbage_lines`` too).
+    long_lines: int = 0
     #: The last line had no newline and could not be read: the file was cut off.
     truncated: bool = False
     #: Event records of a --log (not needed for the analysis), by event name.
@@ -151,6 +165,27 @@ class CaptureReader:
             return wall + datetime.timedelta(seconds=time - mono)
         return None
 
+    def stamp(self, time: float, day: datetime.date | None = None) -> str | None:
+        """A capture time as text, for event lines: the ISO 8601 wall time where the capture
+        tells it; a time of day on ``day`` (ISO, no zone: the capturing machine's local time)
+        or, without ``day``, as ``HH:MM:SS.fff`` (``day 2 HH:MM:SS.fff`` after a midnight);
+        a relative stamp as its seconds. ``None`` for an untimed capture."""
+        wall = self.wall(time)
+        if wall is not None:
+            return wall.isoformat(timespec="milliseconds")
+        if self.summary.clock is Clock.TIME_OF_DAY:
+            days, seconds = divmod(time, _DAY)
+            if day is not None:
+                midnight = datetime.datetime.combine(day, datetime.time())
+                when = midnight + datetime.timedelta(seconds=time)
+                return when.isoformat(timespec="milliseconds")
+            clock = (datetime.datetime.min + datetime.timedelta(seconds=seconds)).time()
+            text = clock.isoformat(timespec="milliseconds")
+            return f"day {int(days) + 1} {text}" if days else text
+        if self.summary.clock is Clock.RELATIVE:
+            return f"{time:.3f}"
+        return None
+
     def chunks(self) -> Iterator[Chunk]:
         """The capture's bytes in order, with their times."""
         if self.format is CaptureFormat.RAW:
@@ -190,23 +225,34 @@ class CaptureReader:
             yield Chunk(data)
             data = self._stream.read(self._block)
 
-    def _text(self, lines: Iterable[bytes], summary: InputSummary) -> Iterator[Chunk]:
+    def _text(self, lines: Iterable[bytes | _LongLine], summary: InputSummary) -> Iterator[Chunk]:
         parser = self._parser = _TextParser(summary)
         yield from parser.parse(lines)
         summary.truncated = self._cut and parser.last_skipped
 
-    def _lines(self) -> Iterator[bytes]:
-        """The lines of the head and the rest of the stream, without their newlines."""
+    def _lines(self) -> Iterator[bytes | _LongLine]:
+        """The lines of the head and the rest of the stream, without their newlines; a line
+        longer than :data:`MAX_LINE` as its size only."""
         parts = self._head.split(b"\n")
         carry = parts.pop()
-        yield from parts
-        for read in self._stream:
+        yield from parts  # each within the head's 64 KiB
+        read_line = self._stream.readline
+        while True:
+            read = read_line(max(1, MAX_LINE + 1 - len(carry)))
+            if not read:
+                break
             line = carry + read if carry else read
             carry = b""
             if line.endswith(b"\n"):
                 yield line[:-1]
+            elif len(line) > MAX_LINE:
+                size = len(line)
+                while read and not read.endswith(b"\n"):
+                    read = read_line(self._block)  # the rest, in bounded pieces, dropped
+                    size += len(read)
+                yield _LongLine(size)
             else:
-                carry = line
+                carry = line  # the end of the file without a newline
         if carry:
             self._cut = True
             yield carry
@@ -226,10 +272,16 @@ class _TextParser:
         #: The last line could not be used.
         self.last_skipped = False
 
-    def parse(self, lines: Iterable[bytes]) -> Iterator[Chunk]:
+    def parse(self, lines: Iterable[bytes | _LongLine]) -> Iterator[Chunk]:
         summary = self._summary
         for number, raw in enumerate(lines, 1):
             summary.lines = number
+            if isinstance(raw, _LongLine):
+                summary.bytes_read += raw.size
+                summary.long_lines += 1
+                self._skip(number, garbage=True)
+                self.last_skipped = True
+                continue
             summary.bytes_read += len(raw) + 1
             text = raw.decode("latin-1").strip()
             if not text:

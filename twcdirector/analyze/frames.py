@@ -36,7 +36,7 @@ Item = Message | FramingError | Gap
 class FrameSplitter:
     """Feed bytes, get messages, framing errors and gaps in the order they were on the wire."""
 
-    __slots__ = ("_errors", "_open", "_seen_end", "decoder")
+    __slots__ = ("_errors", "_open", "_seen_end", "decoder", "frame_bytes")
 
     def __init__(self) -> None:
         self._errors: list[FramingError] = []
@@ -45,6 +45,9 @@ class FrameSplitter:
         # Bytes since the last C0, held until the next one: the decoder gets whole pieces.
         self._open = b""
         self._seen_end = False
+        #: Wire bytes (with both C0s) of the frames of legal length, good or rejected: the
+        #: bus's traffic. Overruns, noise and tail bytes are not in it.
+        self.frame_bytes = 0
 
     @property
     def buffered(self) -> int:
@@ -84,6 +87,7 @@ class FrameSplitter:
             elif index < count and len(segment) >= _SHORTEST_FRAME:
                 out.append(messages[index])
                 index += 1
+                self.frame_bytes += len(segment) + 2
             elif segment:
                 out.append(Gap(len(segment), segment[0]))
         if index < count:
@@ -112,6 +116,8 @@ class FrameSplitter:
                 item = next(decoded, None) if _valid(segment) else next(rejected, None)
                 if item is not None:
                     out.append(item)
+                    if len(segment) <= MAX_RAW_FRAME:
+                        self.frame_bytes += len(segment) + 2
                 continue
             if segment and short_errors > 0:
                 short_errors -= 1

@@ -26,13 +26,21 @@ class Distribution:
 
 
 class Histogram:
-    """Counts values in ``bins`` bins of ``width``; values beyond land in an overflow bin."""
+    """Counts values in ``bins`` bins of ``width``; values beyond land in an overflow bin.
 
-    __slots__ = ("_bins", "_width", "count", "max", "min", "total")
+    ``limit``: :attr:`above` counts the values greater than it, exactly (not to a bin), from
+    the same :meth:`add` as the quantiles, so a count of late replies and the latency
+    percentiles can never disagree.
+    """
 
-    def __init__(self, width: float, bins: int) -> None:
+    __slots__ = ("_bins", "_limit", "_width", "above", "count", "max", "min", "total")
+
+    def __init__(self, width: float, bins: int, *, limit: float = math.inf) -> None:
         self._width = width
         self._bins = [0] * (bins + 1)
+        self._limit = limit
+        #: Values added that were greater than ``limit``.
+        self.above = 0
         self.count = 0
         self.total = 0.0
         self.min = math.inf
@@ -48,6 +56,8 @@ class Histogram:
         bins[index if index < len(bins) else -1] += 1
         self.count += 1
         self.total += value
+        if value > self._limit:
+            self.above += 1
         if value > self.max:  # noqa: PLR1730
             self.max = value
         if value < self.min:  # noqa: PLR1730

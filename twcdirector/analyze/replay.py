@@ -5,9 +5,10 @@ link that never transmits, each chunk at its own capture time on an event loop w
 jumps to the next timer instead of waiting: an hour of bus replays in seconds, and every
 timing the director sees (26 s silences, reply windows) is the capture's. Its events are
 printed by the headless command's own printer, so the lines are those a live
-``python3 -m twcdirector --listen-only`` run printed; their ``time`` is the capture's wall
-time where the capture tells it. Of a ``--log`` file only the frames the director heard
-(``rx``) are replayed, as they reached it.
+``python3 -m twcdirector --listen-only`` run printed; their ``time`` is the capture's:
+its wall time where it tells it, else its time of day (on the day given, if any) or its
+own seconds, never the time of the replay. Of a ``--log`` file only the frames the
+director heard (``rx``) are replayed, as they reached it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..event_printer import JsonPrinter  # the headless command's own event line
 from ..exceptions import ConfigurationError
 from ..gen2.transport import Link, LinkListener
 from .capture import CaptureReader, Chunk
+from .timestamps import Clock
 
 
 class ReplayError(ConfigurationError):
@@ -72,20 +74,20 @@ class _SilentLink:
 
 
 class _CaptureTime:
-    """A text stream that rewrites each JSON line's ``time`` to the capture's wall time."""
+    """A text stream that rewrites each JSON line's ``time`` to the capture's time."""
 
-    def __init__(self, out: IO[str], wall: Callable[[], datetime.datetime | None]) -> None:
+    def __init__(self, out: IO[str], stamp: Callable[[], str | None]) -> None:
         self._out = out
-        self._wall = wall
+        self._stamp = stamp
 
     def write(self, text: str) -> int:
         for line in text.splitlines(keepends=True):
-            when = self._wall()
+            when = self._stamp()
             if when is None or not line.startswith("{"):
                 self._out.write(line)
                 continue
             record = json.loads(line)
-            record["time"] = when.isoformat(timespec="milliseconds")
+            record["time"] = when
             self._out.write(json.dumps(record, separators=(",", ":")) + "\n")
         return len(text)
 
@@ -93,8 +95,18 @@ class _CaptureTime:
         self._out.flush()
 
 
-def replay_file(path: str, out: IO[str]) -> int:
-    """Replay the capture at ``path``; print events on ``out``. Returns the exit code."""
+def replay_file(
+    path: str,
+    out: IO[str],
+    *,
+    day: datetime.date | None = None,
+    note: Callable[[str], None] | None = None,
+) -> int:
+    """Replay the capture at ``path``; print events on ``out``. Returns the exit code.
+
+    ``day``: the date of a capture stamped with times of day only. ``note`` is told, once,
+    when the events cannot carry a date.
+    """
     with open(path, "rb") as stream:
         reader = CaptureReader(stream)
         if not reader.timed:
@@ -102,7 +114,15 @@ def replay_file(path: str, out: IO[str]) -> int:
                 f"{path}: a {reader.format.value} capture has no timestamps to replay "
                 "(use a --log file or a timestamped hex dump)"
             )
-        replay(_heard(reader.chunks()), out, wall=reader.wall)
+        clock = reader.summary.clock
+        if note is not None and clock is Clock.TIME_OF_DAY and day is None:
+            note(
+                "the capture stamps times of day without a date: the date is unknown, events "
+                "carry the time of day (give --date YYYY-MM-DD)"
+            )
+        elif note is not None and clock is Clock.RELATIVE:
+            note("the capture stamps seconds without a date: events carry those seconds")
+        replay(_heard(reader.chunks()), out, stamp=lambda time: reader.stamp(time, day))
     return 0
 
 
@@ -110,10 +130,11 @@ def replay(
     chunks: Iterator[Chunk],
     out: IO[str],
     *,
-    wall: Callable[[float], datetime.datetime | None] | None = None,
+    stamp: Callable[[float], str | None] | None = None,
     config: DirectorConfig | None = None,
 ) -> None:
-    """Feed timed ``chunks`` to a listen-only director; print its events on ``out``.
+    """Feed timed ``chunks`` to a listen-only director; print its events on ``out``, their
+    ``time`` as ``stamp`` gives it for the capture time (where it gives one).
 
     Chunks before the first timed one have no place in time and are left out.
     """
@@ -124,7 +145,7 @@ def replay(
     loop = VirtualTimeLoop(first.time)
     try:
         loop.run_until_complete(
-            _run(itertools.chain((first,), chunks), out, wall, config or DirectorConfig())
+            _run(itertools.chain((first,), chunks), out, stamp, config or DirectorConfig())
         )
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
@@ -134,7 +155,7 @@ def replay(
 async def _run(
     chunks: Iterator[Chunk],
     out: IO[str],
-    wall: Callable[[float], datetime.datetime | None] | None,
+    stamp: Callable[[float], str | None] | None,
     config: DirectorConfig,
 ) -> None:
     loop = asyncio.get_running_loop()
@@ -147,9 +168,9 @@ async def _run(
     listen_only = dataclasses.replace(config, listen_only=True)
     director = Director("replay://", listen_only, link_factory=factory)
     printer_out: IO[str] = out
-    if wall is not None:
+    if stamp is not None:
         # A duck-typed text stream (write, flush) is all the printer uses.
-        printer_out = _CaptureTime(out, lambda: wall(loop.time()))  # type: ignore[assignment]
+        printer_out = _CaptureTime(out, lambda: stamp(loop.time()))  # type: ignore[assignment]
     JsonPrinter(director, printer_out)
     await director.start()
     try:

@@ -122,6 +122,8 @@ def _capture_lines(report: Report) -> list[str]:
         problems.append(
             f"{source.garbage_lines} garbage line(s), {source.bad_records} bad record(s)"
         )
+    if source.long_lines:
+        problems.append(f"{source.long_lines} line(s) over 64 KiB skipped")
     if source.truncated:
         problems.append("last line cut off")
     if source.bare_bodies:

@@ -151,7 +151,8 @@ class BusSummary:
     controller_frames: int
     unit_frames: int
     frames_per_second: float | None
-    #: Share of the line's capacity in use (0-1): bytes x 10 bits / 9600 baud / duration.
+    #: Share of the line's capacity in use (0-1): bytes of frames of legal length x 10 bits
+    #: / 9600 baud / duration, at most 1.
     utilisation: float | None
     framing_errors: dict[str, int]
     errors_total: int
@@ -192,10 +193,12 @@ class _Station:
     pending_command: int = _NO_REQUEST
     pending_time: float | None = None
     requests: int = 0
-    late: int = 0
     timeouts: int = 0
     unsolicited: int = 0
-    latency: Histogram = field(default_factory=lambda: Histogram(1.0, 5000))
+    #: Reply latencies, ms; ``latency.above`` is the count of late replies.
+    latency: Histogram = field(
+        default_factory=lambda: Histogram(1.0, 5000, limit=REPLY_WINDOW * 1000)
+    )
     period: Histogram = field(default_factory=lambda: Histogram(10.0, 6000))
     last_beat: float | None = None
     state: int | None = None
@@ -337,7 +340,13 @@ class BusStatistics:
         per_second = utilisation = None
         if duration:
             per_second = self.frames / duration
-            utilisation = self.bytes * BITS_PER_BYTE / BAUD / duration
+            # Only frames of legal length are traffic: a huge hex line or a run of noise is
+            # no load a 9600-baud line could carry. And never above 100%: a capture whose
+            # clock is coarse (whole-second stamps) or stamps bursts of frames at the moment
+            # they were read, not sent, can show more bytes in a span than the line can
+            # carry; the line itself cannot be more than fully busy.
+            load = self.splitter.frame_bytes * BITS_PER_BYTE / BAUD / duration
+            utilisation = min(1.0, load)
         return BusSummary(
             timed=self.timed,
             duration_s=duration,
@@ -464,13 +473,13 @@ class BusStatistics:
         asked = unit.pending_time
         if time is None or asked is None:
             return
-        latency = time - asked
+        # To the microsecond, the finest any capture stamps: a reply stamped exactly 160 ms
+        # after its request is in the window, not 1e-14 s past it.
+        latency = round(time - asked, 6)
         if latency > MATCH_WINDOW:
             unit.timeouts += 1
             return
-        unit.latency.add(latency * 1000)
-        if latency > REPLY_WINDOW:
-            unit.late += 1
+        unit.latency.add(latency * 1000)  # also counts it late beyond REPLY_WINDOW
 
     def _announce(self, time: float | None, message: Message) -> None:
         assert isinstance(message, PeripheralLinkReady)
@@ -608,7 +617,7 @@ class BusStatistics:
             heartbeat_period_ms=s.period.summary(),
             reply_latency_ms=s.latency.summary(),
             requests=s.requests,
-            late_replies=s.late,
+            late_replies=s.latency.above,
             timeouts=timeouts,
             unsolicited=s.unsolicited,
             longest_silence_s=s.longest_silence if timed else None,

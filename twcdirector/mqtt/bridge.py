@@ -17,21 +17,23 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import aiomqtt
 
 from .. import __version__, events
 from ..exceptions import DeviceNotFoundError, NotApplicableError, TWCError
+from ..gen2.config import DirectorConfig
 from ..protocol.codes import MINIMUM_AMPS
 from ..sharing import InstallationLimits
 from .available import AvailableCurrent, Source
 from .discovery import UnitInfo, site_configs, unit_configs
 from .outbox import Outbox
-from .settings import MqttSettings
+from .settings import PASSWORD_VARIABLE, MqttSettings, missing_password
 from .topics import (
     AVAILABLE_CURRENT,
     CONTACTORS,
+    GEN3_BASE,
     SESSION_CURRENT,
     UNIT_KEYS,
     Topics,
@@ -48,7 +50,7 @@ from .values import (
 )
 
 if TYPE_CHECKING:
-    from .. import Director, Gen3Unit, Peripheral, PeripheralSnapshot
+    from .. import Director, Gen3Monitor, Gen3Unit, Peripheral, PeripheralSnapshot
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -73,16 +75,31 @@ _DEVICE_EVENTS = (
 )
 
 
-class MqttBridge:
-    """Publishes a :class:`~twcdirector.Director` over MQTT and takes commands from it.
+#: CONNACK codes of a refused login: MQTT 3.1.1 (4 bad user name or password, 5 not
+#: authorised) and their MQTT 5 reason codes (134, 135), as paho may report either.
+_LOGIN_REFUSED = frozenset({4, 5, 134, 135})
 
-    Make it before ``director.start()`` (so no unit is missed), then :meth:`start` and
-    :meth:`close` it. ``clock`` is the loop's monotonic clock unless given.
+
+def _login_refused(error: aiomqtt.MqttError) -> bool:
+    """The broker refused our credentials (not a network failure)."""
+    if not isinstance(error, aiomqtt.MqttCodeError):
+        return False
+    code = getattr(error.rc, "value", error.rc)
+    return isinstance(code, int) and code in _LOGIN_REFUSED
+
+
+class MqttBridge:
+    """Publishes a :class:`~twcdirector.Director` over MQTT and takes commands from it, or
+    a :class:`~twcdirector.Gen3Monitor` watching Gen 3 units alone (read-only: no site
+    values, base topic ``twcdirector/gen3`` unless ``settings.prefix``).
+
+    Make it before the director or monitor starts (so no unit is missed), then :meth:`start`
+    and :meth:`close` it. ``clock`` is the loop's monotonic clock unless given.
     """
 
     def __init__(
         self,
-        director: Director,
+        source: Director | Gen3Monitor,
         settings: MqttSettings,
         *,
         backoff_initial: float = BACKOFF_INITIAL,
@@ -90,15 +107,25 @@ class MqttBridge:
         stale_after: float = STALE_AFTER,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        self._director = director
+        config = source.config
+        # Both emit TWC_NEW_DEVICE; only a director has a bus, a controller ID and a site.
+        self._director: Director | None = None
+        if isinstance(config, DirectorConfig):
+            self._director = cast("Director", source)
         self._settings = settings
-        config = director.config
-        self.topics = Topics.for_controller(
-            config.controller_id, settings.prefix, settings.discovery_prefix
-        )
+        if isinstance(config, DirectorConfig):
+            self.topics = Topics.for_controller(
+                config.controller_id, settings.prefix, settings.discovery_prefix
+            )
+        else:
+            self.topics = Topics(settings.prefix or GEN3_BASE, settings.discovery_prefix)
         self._outbox = Outbox()
         self._available: AvailableCurrent | None = None
-        if config.shared_max is not None and config.max_current is not None:
+        if (
+            isinstance(config, DirectorConfig)
+            and config.shared_max is not None
+            and config.max_current is not None
+        ):
             self._available = AvailableCurrent(
                 InstallationLimits(
                     total_max=int(config.shared_max), unit_max=int(config.max_current)
@@ -121,6 +148,8 @@ class MqttBridge:
         #: What each unit's discovery configs were last built from.
         self._infos: dict[str, UnitInfo] = {}
         self._cleanup_at: float | None = None
+        #: Command topics whose retained message was ignored and logged (once per topic).
+        self._retained_warned: set[str] = set()
         self._sampled = asyncio.Event()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -129,8 +158,13 @@ class MqttBridge:
         self._client: aiomqtt.Client | None = None
         #: Connections made so far (tests and logs).
         self.connections = 0
-        director.on(events.NEW_DEVICE, self._on_new_device)
-        director.on(events.SHARING_CHANGED, self._on_site_change)
+        #: A refused login was logged (once until a connection succeeds).
+        self._login_warned = False
+        #: Retained command messages ignored so far (tests and logs).
+        self.retained_ignored = 0
+        source.on(events.NEW_DEVICE, self._on_new_device)
+        if self._director is not None:
+            self._director.on(events.SHARING_CHANGED, self._on_site_change)
 
     # --- public API ----------------------------------------------------------------------
 
@@ -147,11 +181,12 @@ class MqttBridge:
         now = self._clock()
         self._cleanup_at = now + (self._stale_after if self._settings.discovery else SETTLE)
         self._put_site()
-        config = self._director.config
-        shared = None if config.shared_max is None else int(config.shared_max)
-        self._put_discovery(
-            site_configs(self.topics, config.controller_id, __version__, shared_max=shared)
-        )
+        if self._director is not None:
+            config = self._director.config
+            shared = None if config.shared_max is None else int(config.shared_max)
+            self._put_discovery(
+                site_configs(self.topics, config.controller_id, __version__, shared_max=shared)
+            )
         self._sampler = loop.create_task(self._sample_loop(), name="twcdirector mqtt sampler")
         self._runner = loop.create_task(self._connect_loop(), name="twcdirector mqtt")
 
@@ -219,8 +254,11 @@ class MqttBridge:
 
     def _sample(self, now: float) -> None:
         dirty, self._dirty = self._dirty, set()
-        if self._available is not None or any(device_id in self._gen2 for device_id in dirty):
-            snapshot = self._director.snapshot()
+        director = self._director
+        if director is not None and (
+            self._available is not None or any(device_id in self._gen2 for device_id in dirty)
+        ):
+            snapshot = director.snapshot()
             for unit in snapshot.peripherals:
                 if unit.id_hex in dirty:
                     self._put_gen2(unit)
@@ -243,6 +281,7 @@ class MqttBridge:
         self._units.add(unit)
         for key, value in gen2_values(snap).items():
             self._outbox.put(self.topics.unit(unit, key), value)
+        assert self._director is not None  # Gen 2 units come only from a director
         limit = self._director.config.max_current
         ceiling = None
         if limit is not None:
@@ -289,7 +328,15 @@ class MqttBridge:
             return
         self._infos[info.unit] = info
         contactors = self._settings.allow_contactors and info.generation == 2
-        self._put_discovery(unit_configs(self.topics, info, __version__, contactors=contactors))
+        self._put_discovery(
+            unit_configs(
+                self.topics,
+                info,
+                __version__,
+                contactors=contactors,
+                via_controller=self._director is not None,
+            )
+        )
 
     def _put_discovery(self, configs: dict[str, str]) -> None:
         if not self._settings.discovery:
@@ -302,7 +349,7 @@ class MqttBridge:
     def _apply(self, total_max: int | None, note: str | None) -> None:
         if note:
             _LOGGER.warning("%s", note)
-        if total_max is not None:
+        if total_max is not None and self._director is not None:
             self._director.set_installation_limits(total_max=total_max)
             _LOGGER.info("available current %s A (%s)", total_max, self._available_source())
 
@@ -332,23 +379,43 @@ class MqttBridge:
                     await self._session(client)
             except aiomqtt.MqttError as error:
                 self._client = None
-                _LOGGER.warning(
-                    "MQTT broker %s:%s: %s (next try in %.0f s)",
-                    settings.host,
-                    settings.port,
-                    error,
-                    delay,
-                )
+                if not _login_refused(error):
+                    _LOGGER.warning(
+                        "MQTT broker %s:%s: %s (next try in %.0f s)",
+                        settings.host,
+                        settings.port,
+                        error,
+                        delay,
+                    )
+                elif not self._login_warned:
+                    # Said once: a refused login is refused again at every retry, and the
+                    # same line every 30 s for days would bury everything else.
+                    self._login_warned = True
+                    hint = missing_password(settings) or (
+                        f"check --mqtt-user and {PASSWORD_VARIABLE}"
+                    )
+                    _LOGGER.warning(
+                        "MQTT broker %s:%s refused the login: %s (%s); retrying quietly",
+                        settings.host,
+                        settings.port,
+                        error,
+                        hint,
+                    )
+                else:
+                    _LOGGER.debug("MQTT broker %s:%s: %s", settings.host, settings.port, error)
             await asyncio.sleep(delay)
             delay = min(delay * 2, cap)
 
     async def _session(self, client: aiomqtt.Client) -> None:
         self.connections += 1
+        self._login_warned = False
         now = self._now()
         _LOGGER.info("MQTT connected to %s:%s", self._settings.host, self._settings.port)
         self._outbox.reconnected(now)
         await client.publish(self.topics.availability, ONLINE, qos=_QOS, retain=True)
-        for topic in self.topics.subscriptions(contactors=self._settings.allow_contactors):
+        for topic in self.topics.subscriptions(
+            contactors=self._settings.allow_contactors, available=self._director is not None
+        ):
             await client.subscribe(topic, qos=_QOS)
         await client.subscribe(f"{self.topics.discovery_prefix}/status", qos=_QOS)
         if self._cleanup_at is not None:
@@ -422,7 +489,27 @@ class MqttBridge:
                     self._outbox.reconnected(self._now())
                     self._sampled.set()
                 continue
+            if message.retain and self.topics.parse_command(topic) is not None:
+                self._ignore_retained(topic, text)
+                continue
             self._command(topic, text)
+
+    def _ignore_retained(self, topic: str, text: str) -> None:
+        # A retained message reaches us when we subscribe, at every reconnect (mosquitto with
+        # persistence keeps it across broker restarts): obeying it would repeat an old command,
+        # e.g. open contactors again. A message published while we listen arrives with the
+        # retain flag clear (MQTT 3.1.1 §3.3.1.3), whether or not its sender set it.
+        command = self.topics.parse_command(topic)
+        assert command is not None
+        self.retained_ignored += 1
+        message = (
+            f"{command.name}/set {text[:40]!r} ignored: retained commands are ignored "
+            "(publish commands without the retain flag)"
+        )
+        if topic not in self._retained_warned:
+            self._retained_warned.add(topic)
+            _LOGGER.warning("MQTT command on %s %s", topic, message)
+        self._answer(command.unit, message)
 
     def _command(self, topic: str, text: str) -> None:
         command = self.topics.parse_command(topic)
@@ -483,6 +570,9 @@ class MqttBridge:
 
     def _refuse(self, unit: str | None, message: str) -> None:
         _LOGGER.warning("MQTT command %s", message)
+        self._answer(unit, message)
+
+    def _answer(self, unit: str | None, message: str) -> None:
         topic = self.topics.error if unit is None else self.topics.unit_error(unit)
         self._outbox.notify(topic, message)
         self._sampled.set()

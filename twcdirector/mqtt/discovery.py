@@ -102,17 +102,24 @@ def _dump(config: dict[str, Any]) -> str:
 
 
 def unit_configs(
-    topics: Topics, info: UnitInfo, version: str, *, contactors: bool = False
+    topics: Topics,
+    info: UnitInfo,
+    version: str,
+    *,
+    contactors: bool = False,
+    via_controller: bool = True,
 ) -> dict[str, str]:
-    """Every discovery config of one unit: topic -> JSON payload."""
+    """Every discovery config of one unit: topic -> JSON payload. ``via_controller``: the
+    unit is linked to the controller's device (there is none when Gen 3 units are alone)."""
     unit = info.unit
     device: dict[str, Any] = {
         "identifiers": [f"{topics.node}_{unit}"],
         "name": f"Wall Connector {unit.upper() if info.generation == 2 else unit}",
         "manufacturer": MANUFACTURER,
         "model": info.model,
-        "via_device": controller_identifier(topics),
     }
+    if via_controller:
+        device["via_device"] = controller_identifier(topics)
     if info.firmware:
         device["sw_version"] = info.firmware
     if info.serial:

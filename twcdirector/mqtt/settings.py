@@ -82,11 +82,34 @@ def parse_broker_url(url: str) -> tuple[str, int, bool]:
     return parts.hostname, port or DEFAULT_PORTS[parts.scheme], parts.scheme == "mqtts"
 
 
+class _Once(argparse.Action):
+    """An option given at most once: a second ``--mqtt`` is refused, not silently the one."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            raise argparse.ArgumentError(self, "given twice: the bridge talks to one broker")
+        setattr(namespace, self.dest, values)
+
+
+def missing_password(settings: MqttSettings) -> str | None:
+    """The warning for a user name without a password, or ``None``."""
+    if settings.username is not None and settings.password is None:
+        return f"no password: {PASSWORD_VARIABLE} is not set"
+    return None
+
+
 def add_options(parser: argparse.ArgumentParser) -> None:
     """Add the MQTT bridge's options to the headless command."""
     group = parser.add_argument_group("MQTT bridge (needs the twcdirector[mqtt] extra)")
     group.add_argument(
         "--mqtt",
+        action=_Once,
         metavar="URL",
         help=f"publish to this broker: mqtt://host[:port] or mqtts://host[:port] (TLS); "
         f"password from ${PASSWORD_VARIABLE}",

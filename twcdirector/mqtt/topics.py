@@ -1,6 +1,7 @@
 """The MQTT topic contract (pure): names of state, command and discovery topics.
 
-Base ``twcdirector/<controller id, 4 lower-case hex>`` unless overridden. Per unit
+Base ``twcdirector/<controller id, 4 lower-case hex>`` (``twcdirector/gen3`` for Gen 3 units
+alone) unless overridden. Per unit
 ``<base>/<unit>/<key>``; site values ``<base>/<key>``; commands end in ``/set``. A Gen 2 unit's
 key is its bus ID in 4 lower-case hex digits, a Gen 3 unit's its serial number, lower-cased.
 """
@@ -14,6 +15,8 @@ from ..exceptions import ConfigurationError
 
 #: The first level of the default base topic.
 DEFAULT_ROOT = "twcdirector"
+#: The default base topic of a bridge watching Gen 3 units alone (no controller ID to name it).
+GEN3_BASE = f"{DEFAULT_ROOT}/gen3"
 #: Home Assistant's default discovery prefix.
 DEFAULT_DISCOVERY_PREFIX = "homeassistant"
 
@@ -56,7 +59,14 @@ class Command:
 
 
 def check_topic_prefix(prefix: str, what: str) -> str:
-    """``prefix`` if it can start topics (no wildcard, no empty level), else ConfigurationError."""
+    """``prefix`` if it can start topics (no wildcard, no empty level, not ``$``), else
+    ConfigurationError."""
+    if prefix.startswith("$"):
+        # Topics starting with $ are the broker's own ($SYS): a "#" subscription, such as
+        # Home Assistant's or a watcher's, never sees them (MQTT 3.1.1 §4.7.2).
+        raise ConfigurationError(
+            f"{what} {prefix!r} must not start with '$' (reserved for the broker, e.g. $SYS)"
+        )
     if (
         not prefix
         or prefix.startswith("/")
@@ -128,9 +138,11 @@ class Topics:
         """A command topic: ``<base>[/<unit>]/<name>/set``."""
         return f"{self.base}/{name}/set" if unit is None else f"{self.base}/{unit}/{name}/set"
 
-    def subscriptions(self, *, contactors: bool) -> list[str]:
-        """The command topics to subscribe to."""
-        topics = [self.command(AVAILABLE_CURRENT), self.command(SESSION_CURRENT, "+")]
+    def subscriptions(self, *, contactors: bool, available: bool = True) -> list[str]:
+        """The command topics to subscribe to (``available``: the site's available current,
+        which needs a director)."""
+        topics = [self.command(AVAILABLE_CURRENT)] if available else []
+        topics.append(self.command(SESSION_CURRENT, "+"))
         if contactors:
             topics.append(self.command(CONTACTORS, "+"))
         return topics

@@ -1,7 +1,8 @@
 """State payloads (pure): plain values from snapshots, and command payloads parsed.
 
 Numbers are plain decimals (``16``, ``15.5``), booleans ``true`` / ``false``, text as is.
-A value not reported yet is left out rather than published as a guess.
+A value not reported yet is left out rather than published as a guess; a value known to be
+absent (no car, so no VIN) is :data:`PAYLOAD_NONE`.
 """
 
 from __future__ import annotations
@@ -34,18 +35,25 @@ _DRAWING_AMPS = 1.0
 
 Value = str | float | int | bool | None
 
+#: An absent value. Not the empty payload: a retained empty payload deletes the retained
+#: message (MQTT 3.1.1 §3.3.1.3), so a late subscriber would see nothing at all. Home
+#: Assistant's MQTT entities take the payload ``None`` as the state ``unknown`` (its
+#: ``PAYLOAD_NONE``).
+PAYLOAD_NONE = "None"
+
 
 def format_value(value: Value) -> str:
-    """A value as a plain payload: ``16``, ``15.5``, ``true``, text; ``None`` as ``""``."""
+    """A value as a plain payload: ``16``, ``15.5``, ``true``, text; ``None`` (or a number
+    that is not finite) as :data:`PAYLOAD_NONE`."""
     if value is None:
-        return ""
+        return PAYLOAD_NONE
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
-            return ""
+            return PAYLOAD_NONE
         if value == int(value):
             return str(int(value))
         return f"{value:.2f}".rstrip("0").rstrip(".")
@@ -71,7 +79,7 @@ def gen2_values(unit: PeripheralSnapshot) -> dict[str, str]:
     values: dict[str, Value] = {
         "online": unit.online,
         "car_connected": unit.car_connected or unit.plugged,
-        "vin": unit.vin or "",
+        "vin": unit.vin or PAYLOAD_NONE,
     }
     if unit.state is not None:
         values["state"] = unit.state_name
