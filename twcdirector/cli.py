@@ -3,7 +3,7 @@
 The utility (``python3 -m twcdirector.utility``) and the headless command
 (``python3 -m twcdirector``) both drive a director: :func:`add_bus_options` gives them the same
 ``--port``, ``--listen-only``, ``--controller-id``, ``--max-current``, ``--shared-max``,
-``--gen3``, ``--log`` and ``-v``, and :func:`director_config` turns those into one
+``--fail-safe``, ``--gen3``, ``--log`` and ``-v``, and :func:`director_config` turns those into one
 :class:`~twcdirector.gen2.config.DirectorConfig`. :class:`OneLineParser` (used by the simulator
 too) reports a mistake as one line on stderr with exit code 2.
 """
@@ -91,6 +91,15 @@ def add_bus_options(
         ),
     )
     parser.add_argument(
+        "--fail-safe",
+        action="store_true",
+        help=(
+            "on every way out (q in the utility, Ctrl-C, SIGTERM, SIGHUP) send every online "
+            "unit 0 A, capacity sharing or not, and report each outcome (real units then "
+            "report their minimum, 6 A / 5 A, while drawing nothing)"
+        ),
+    )
+    parser.add_argument(
         "--gen3",
         metavar="HOST[:PORT]",
         action="append",
@@ -119,7 +128,7 @@ def add_bus_options(
 def director_config(args: argparse.Namespace, **extra: Any) -> DirectorConfig:
     """The director's config from :func:`add_bus_options`' options (``extra`` fields and a
     given ``max_current`` win); raises :class:`~twcdirector.ConfigurationError`."""
-    options: dict[str, Any] = {"listen_only": args.listen_only}
+    options: dict[str, Any] = {"listen_only": args.listen_only, "fail_safe": args.fail_safe}
     for name in ("controller_id", "max_current", "shared_max"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
