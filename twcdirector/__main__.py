@@ -35,6 +35,7 @@ from .cli import (
     checked_config,
     director_config,
     open_log,
+    program_name,
 )
 from .emitter import SafeEmitter
 from .event_printer import JsonPrinter
@@ -47,7 +48,8 @@ from .recorder import LogFile, Recorder
 
 _LOGGER = logging.getLogger(__name__)
 
-PROG = "python3 -m twcdirector"
+#: How it calls itself: ``twcdirector`` as a console script, else ``python3 -m twcdirector``.
+PROG = program_name("twcdirector", "twcdirector")
 #: The exit code once stdout's reader has gone (Python's own for a broken pipe).
 EXIT_BROKEN_PIPE = 1
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
+import sys
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -32,6 +34,14 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def program_name(script: str, module: str, argv0: str | None = None) -> str:
+    """The name a command calls itself (``--version``, usage, errors): its console script's
+    name when started as one (``.venv/bin/twcdirector`` → ``twcdirector``), else the
+    ``python3 -m twcdirector`` form. ``argv0`` defaults to ``sys.argv[0]``."""
+    started = os.path.basename(sys.argv[0] if argv0 is None else argv0)
+    return script if started.removesuffix(".exe") == script else f"python3 -m {module}"
 
 
 #: Signals after which both commands stop gracefully, the fail-safe included (SPEC §8.7):
