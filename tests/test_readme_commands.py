@@ -62,19 +62,24 @@ def test_console_scripts_point_at_the_commands(script: str) -> None:
     assert callable(target)
 
 
-@pytest.mark.parametrize("module", ["twcdirector", "twcdirector.utility"])
-def test_both_commands_print_their_version(module: str) -> None:
-    import twcdirector
-
+def version_line(*command: str) -> str:
+    """What ``python3 COMMAND --version`` prints (it must exit with code 0)."""
     done = subprocess.run(
-        [sys.executable, "-m", module, "--version"],
+        [sys.executable, *command, "--version"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"python3 -m {module} {twcdirector.__version__}"
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("module", ["twcdirector", "twcdirector.utility"])
+def test_both_commands_print_their_version(module: str) -> None:
+    import twcdirector
+
+    assert version_line("-m", module) == f"python3 -m {module} {twcdirector.__version__}"
 
 
 @pytest.mark.parametrize(
@@ -91,15 +96,7 @@ def test_console_scripts_print_their_own_name_with_the_version(
         f"import sys\nfrom twcdirector.{module} import main\nsys.exit(main())\n",
         encoding="utf-8",
     )
-    done = subprocess.run(
-        [sys.executable, str(path), "--version"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"{script} {twcdirector.__version__}"
+    assert version_line(str(path)) == f"{script} {twcdirector.__version__}"
 
 
 def test_the_program_name_follows_how_it_was_started() -> None:
