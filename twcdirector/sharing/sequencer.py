@@ -382,6 +382,10 @@ class ShareSequencer:
         # it; the first match is the safe one (values sent after it may still arrive); and a
         # report equal to what the unit held before (``known``) may mean nothing arrived yet,
         # so it retires nothing.
+        if reported == 0:
+            # A 0 A shown as 0 A: every 0 sent before it shows the same (it counts as the
+            # minimum until a report says what the unit did with it, see _exposure).
+            unit.pending = [s for s in unit.pending if s.amps or s.at >= report_time]
         if unit.known is not None and reported != unit.known:
             eligible = [s for s in unit.pending if s.at < report_time]
             for index, sent in enumerate(eligible):
@@ -557,7 +561,10 @@ class ShareSequencer:
 
     def _exposure(self, unit: _Unit) -> int:
         drawn = math.floor(unit.obs.actual_amps)
-        return max([unit.known or 0, drawn, *(sent.amps for sent in unit.pending)])
+        # Told 0 A, a unit may report its minimum instead (SPEC §8.7), and sharing counts what
+        # it reports: a 0 A not yet answered counts as that minimum.
+        minimum = self._minimum(unit)
+        return max([unit.known or 0, drawn, *(sent.amps or minimum for sent in unit.pending)])
 
     def _room(self, unit: _Unit) -> int:
         """The most ``unit`` may hold with every other unit at its exposure: the one
