@@ -37,6 +37,26 @@ def test_both_commands_read_the_shared_options_into_the_same_config() -> None:
     assert (args.port, args.gen3, args.verbose) == (SHARED[1], ["192.168.1.50"], 1)
 
 
+@pytest.mark.parametrize("argv", [["--port", "loop://"], ["--simulate", "2"]])
+def test_both_commands_take_fail_safe_into_the_config(argv: list[str]) -> None:
+    # The utility's q, Ctrl-C, SIGTERM and SIGHUP all end in Director.close(), whose
+    # fail-safe runs only if the option reached the config.
+    assert utility.parse_options([*argv, "--fail-safe"]).config.fail_safe is True
+    assert utility.parse_options(argv).config.fail_safe is False
+    if argv[0] == "--port":
+        args = headless.build_parser().parse_args([*argv, "--fail-safe"])
+        assert headless.config_from(args).fail_safe is True
+        assert headless.config_from(headless.build_parser().parse_args(argv)).fail_safe is False
+
+
+def test_the_fail_safe_help_names_every_way_out() -> None:
+    for parser in (utility.build_parser(), headless.build_parser()):
+        text = " ".join(parser.format_help().split())  # argparse wraps the help
+        _, _, help_text = text.partition("--fail-safe on every way out (")
+        assert help_text.startswith("q in the utility, Ctrl-C, SIGTERM, SIGHUP) send every")
+        assert "unit 0 A" in help_text
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from twcdirector import cli
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SETUP = (ROOT / "setup.py").read_text(encoding="utf-8")
@@ -60,16 +62,52 @@ def test_console_scripts_point_at_the_commands(script: str) -> None:
     assert callable(target)
 
 
-@pytest.mark.parametrize("module", ["twcdirector", "twcdirector.utility"])
-def test_both_commands_print_their_version(module: str) -> None:
-    import twcdirector
-
+def version_line(*command: str) -> str:
+    """What ``python3 COMMAND --version`` prints (it must exit with code 0)."""
     done = subprocess.run(
-        [sys.executable, "-m", module, "--version"],
+        [sys.executable, *command, "--version"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"python3 -m {module} {twcdirector.__version__}"
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("module", ["twcdirector", "twcdirector.utility"])
+def test_both_commands_print_their_version(module: str) -> None:
+    import twcdirector
+
+    assert version_line("-m", module) == f"python3 -m {module} {twcdirector.__version__}"
+
+
+@pytest.mark.parametrize(
+    ("script", "module"), [("twcdirector", "__main__"), ("twcdirector-utility", "utility")]
+)
+def test_console_scripts_print_their_own_name_with_the_version(
+    script: str, module: str, tmp_path: Path
+) -> None:
+    import twcdirector
+
+    # What pip writes to .venv/bin: a file named after the script that calls main().
+    path = tmp_path / script
+    path.write_text(
+        f"import sys\nfrom twcdirector.{module} import main\nsys.exit(main())\n",
+        encoding="utf-8",
+    )
+    assert version_line(str(path)) == f"{script} {twcdirector.__version__}"
+
+
+def test_the_program_name_follows_how_it_was_started() -> None:
+    name = cli.program_name
+    assert name("twcdirector", "twcdirector", "/srv/.venv/bin/twcdirector") == "twcdirector"
+    assert name("twcdirector", "twcdirector", r"twcdirector.exe") == "twcdirector"
+    assert name("twcdirector", "twcdirector", "/x/twcdirector/__main__.py") == (
+        "python3 -m twcdirector"
+    )
+    assert name("twcdirector-utility", "twcdirector.utility", "/x/twcdirector/utility.py") == (
+        "python3 -m twcdirector.utility"
+    )
+    # Another console script (pytest, a wrapper) is not this command's name.
+    assert name("twcdirector", "twcdirector", "/usr/bin/pytest") == "python3 -m twcdirector"

@@ -422,3 +422,21 @@ def test_changes_are_logged(caplog: pytest.LogCaptureFixture) -> None:
     driver = Driver()
     charging_alone(driver)
     assert "Unit A: 0 A -> 32 A (car connected)" in caplog.text
+
+
+def test_the_answer_to_a_unit_asking_for_current_counts_others_reported_minimums() -> None:
+    # A unit asking for current (08) is answered at its next heartbeat with allowed(): a
+    # grant made before another unit reported its minimum must not go out stale.
+    driver = Driver(ShareSequencer(InstallationLimits(total_max=20, unit_max=32)))
+    driver.unit("A", car_connected=True, state=PeripheralState.STARTING)
+    driver.report("A", 0.0, 0)
+    [change] = driver.seq.step(0.0, list(driver.obs.values()))
+    assert (change.amps, change.command) == (20, HeartbeatCommand.ACK_CHARGE_START)
+    assert driver.seq.allowed("A") == 20
+    driver.unit("B", state=PeripheralState.READY)
+    driver.report("B", 0.1, 0)
+    assert driver.step(0.1) == [("B", 0)]
+    driver.report("B", 0.2, 6)  # real units report their minimum for 0 A (SPEC §8.7)
+    driver.step(0.2)
+    assert driver.seq.allowed("A") == 14  # 20 A less B's reported 6 A
+    assert driver.seq.allowed("A") + 6 <= 20

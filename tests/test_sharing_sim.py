@@ -306,9 +306,11 @@ def test_events_describe_every_change_on_the_wire() -> None:
     bus.plug("U2")
     bus.run(20)
     moves = [(e.device_id, e.old_amps, e.new_amps) for e in bus.events]
-    assert moves == [("U1", 0.0, 32.0), ("U1", 32.0, 20.0), ("U2", 0.0, 20.0)]
-    assert bus.events[1].reason == "car connected at U2"
-    assert bus.events[2].reason == "car connected"
+    # U2 and U3 are told 0 A in the same step: until they answer, each may report its 6 A
+    # minimum (SPEC §8.7), so U1 first gets the 28 A left beside them, then its 32 A.
+    assert moves == [("U1", 0.0, 28.0), ("U1", 28.0, 32.0), ("U1", 32.0, 20.0), ("U2", 0.0, 20.0)]
+    assert bus.events[2].reason == "car connected at U2"
+    assert bus.events[3].reason == "car connected"
 
 
 class NaiveSequencer(ShareSequencer):

@@ -35,6 +35,7 @@ from .cli import (
     checked_config,
     director_config,
     open_log,
+    program_name,
 )
 from .emitter import SafeEmitter
 from .event_printer import JsonPrinter
@@ -47,29 +48,24 @@ from .recorder import LogFile, Recorder
 
 _LOGGER = logging.getLogger(__name__)
 
-PROG = "python3 -m twcdirector"
+#: How it calls itself: ``twcdirector`` as a console script, else ``python3 -m twcdirector``.
+PROG = program_name("twcdirector", "twcdirector")
 #: The exit code once stdout's reader has gone (Python's own for a broken pipe).
 EXIT_BROKEN_PIPE = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: the shared bus options (:mod:`twcdirector.cli`) and ``--fail-safe``."""
+    """The command line: the shared bus options (:mod:`twcdirector.cli`) and MQTT's."""
     parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_bus_options(parser, port_required=False, verbose_help="log to stderr (-vv: more)")
-    parser.add_argument(
-        "--fail-safe",
-        action="store_true",
-        help="on every stop (Ctrl-C, SIGTERM, SIGHUP) send every online unit 0 A, capacity "
-        "sharing or not, and report each outcome (real units report their minimum, 6 A / 5 A)",
-    )
     mqtt_settings.add_options(parser)
     return parser
 
 
 def config_from(args: argparse.Namespace) -> DirectorConfig:
     """The options as a config; raises ConfigurationError."""
-    return director_config(args, fail_safe=args.fail_safe)
+    return director_config(args)
 
 
 async def run(
@@ -150,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.port is None:
         check_gen3_only(parser, args)
-    config = checked_config(parser, args, fail_safe=args.fail_safe)
+    config = checked_config(parser, args)
     try:
         mqtt = mqtt_settings.settings_from(args, os.environ)
     except ConfigurationError as error:

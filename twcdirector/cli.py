@@ -3,7 +3,7 @@
 The utility (``python3 -m twcdirector.utility``) and the headless command
 (``python3 -m twcdirector``) both drive a director: :func:`add_bus_options` gives them the same
 ``--port``, ``--listen-only``, ``--controller-id``, ``--max-current``, ``--shared-max``,
-``--gen3``, ``--log`` and ``-v``, and :func:`director_config` turns those into one
+``--fail-safe``, ``--gen3``, ``--log`` and ``-v``, and :func:`director_config` turns those into one
 :class:`~twcdirector.gen2.config.DirectorConfig`. :class:`OneLineParser` (used by the simulator
 too) reports a mistake as one line on stderr with exit code 2.
 """
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
+import sys
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -32,6 +34,14 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def program_name(script: str, module: str, argv0: str | None = None) -> str:
+    """The name a command calls itself (``--version``, usage, errors): its console script's
+    name when started as one (``.venv/bin/twcdirector`` → ``twcdirector``), else the
+    ``python3 -m twcdirector`` form. ``argv0`` defaults to ``sys.argv[0]``."""
+    started = os.path.basename(sys.argv[0] if argv0 is None else argv0)
+    return script if started.removesuffix(".exe") == script else f"python3 -m {module}"
 
 
 #: Signals after which both commands stop gracefully, the fail-safe included (SPEC §8.7):
@@ -91,6 +101,15 @@ def add_bus_options(
         ),
     )
     parser.add_argument(
+        "--fail-safe",
+        action="store_true",
+        help=(
+            "on every way out (q in the utility, Ctrl-C, SIGTERM, SIGHUP) send every online "
+            "unit 0 A, capacity sharing or not, and report each outcome (real units then "
+            "report their minimum, 6 A / 5 A, while drawing nothing)"
+        ),
+    )
+    parser.add_argument(
         "--gen3",
         metavar="HOST[:PORT]",
         action="append",
@@ -119,7 +138,7 @@ def add_bus_options(
 def director_config(args: argparse.Namespace, **extra: Any) -> DirectorConfig:
     """The director's config from :func:`add_bus_options`' options (``extra`` fields and a
     given ``max_current`` win); raises :class:`~twcdirector.ConfigurationError`."""
-    options: dict[str, Any] = {"listen_only": args.listen_only}
+    options: dict[str, Any] = {"listen_only": args.listen_only, "fail_safe": args.fail_safe}
     for name in ("controller_id", "max_current", "shared_max"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)

@@ -32,6 +32,7 @@ from .cli import (
     check_log_size,
     checked_config,
     open_log,
+    program_name,
 )
 from .exceptions import (
     CommandFailedError,
@@ -77,7 +78,8 @@ if TYPE_CHECKING:
     # only when a Gen 3 option asks for them: the Gen 2 utility starts faster without.
     from .gen3.monitor import Gen3Monitor, Gen3Unit
 
-PROG = "python3 -m twcdirector.utility"
+#: How it calls itself: ``twcdirector-utility`` as a console script, else the ``-m`` form.
+PROG = program_name("twcdirector-utility", "twcdirector.utility")
 #: How often the screen is repainted even when nothing happened (ages tick on).
 REFRESH = 0.25
 #: Log lines kept for the screen.

@@ -9,6 +9,10 @@ amps), the whole amps it is actually drawing, and every value sent to it that it
 not yet shown to be superseded (frames may still be queued, delayed or retried). The total is
 checked against the sum of exposures, never against what the sequencer merely intends. Its
 *floor* is the least it may really hold (a report at or below the minimum may be the 0 A quirk).
+Every raise — a planned change and :meth:`~ShareSequencer.allowed`, the answer the director
+gives a unit asking for current (``08``) at its next heartbeat — is bounded by the same *room*:
+the total less every other unit's exposure at that moment, so a grant made before another
+unit reported its minimum (told 0 A, SPEC §8.7) never goes out stale.
 
 **Rules.**
 
@@ -304,13 +308,16 @@ class ShareSequencer:
     def allowed(self, unit_id: str) -> int:
         """What the director may send this unit now (e.g. to answer a request for current).
 
-        The last value sent to it (already counted against the total), never above a cap
-        lowered since, and 0 rather than anything below its minimum.
+        The last value sent to it, never above a cap lowered since nor above the room the
+        other units leave by the same accounting as every raise (:meth:`_room`: their reports
+        may have risen since, e.g. a unit told 0 A reporting its minimum), and 0 rather than
+        anything below its minimum. The director answers a unit asking for current (``08``)
+        with this, so a grant made before others' reports arrived is never sent stale.
         """
         unit = self._units.get(unit_id)
         if unit is None or unit.granted is None:
             return 0
-        amps = min(unit.granted, self._cap(unit))
+        amps = min(unit.granted, self._cap(unit), self._room(unit))
         return amps if amps >= self._minimum(unit) else 0
 
     def snapshot(self) -> SharingSnapshot:
@@ -375,6 +382,10 @@ class ShareSequencer:
         # it; the first match is the safe one (values sent after it may still arrive); and a
         # report equal to what the unit held before (``known``) may mean nothing arrived yet,
         # so it retires nothing.
+        if reported == 0:
+            # A 0 A shown as 0 A: every 0 sent before it shows the same (it counts as the
+            # minimum until a report says what the unit did with it, see _exposure).
+            unit.pending = [s for s in unit.pending if s.amps or s.at >= report_time]
         if unit.known is not None and reported != unit.known:
             eligible = [s for s in unit.pending if s.at < report_time]
             for index, sent in enumerate(eligible):
@@ -475,13 +486,10 @@ class ShareSequencer:
         for unit in raises:
             if self._rate_limited(unit, now):
                 continue
-            others = used - exposure[unit.unit_id]
-            amps = min(unit.target, limits.total_max - others)
-            if amps < self._minimum(unit) or amps <= exposure[unit.unit_id]:
+            amps = min(unit.target, self._room(unit))
+            if amps < self._minimum(unit) or amps <= self._exposure(unit):
                 continue  # no room yet; a later step raises it once others are confirmed down
             changes.append(self._send(unit, amps, now, unit.reason))
-            used += amps - exposure[unit.unit_id]
-            exposure[unit.unit_id] = amps
         return changes
 
     def _wanted(self, unit: _Unit, now: float) -> tuple[int, bool] | None:
@@ -553,7 +561,16 @@ class ShareSequencer:
 
     def _exposure(self, unit: _Unit) -> int:
         drawn = math.floor(unit.obs.actual_amps)
-        return max([unit.known or 0, drawn, *(sent.amps for sent in unit.pending)])
+        # Told 0 A, a unit may report its minimum instead (SPEC §8.7), and sharing counts what
+        # it reports: a 0 A not yet answered counts as that minimum.
+        minimum = self._minimum(unit)
+        return max([unit.known or 0, drawn, *(sent.amps or minimum for sent in unit.pending)])
+
+    def _room(self, unit: _Unit) -> int:
+        """The most ``unit`` may hold with every other unit at its exposure: the one
+        accounting every raise (a planned change, an answer to ``08``) goes through."""
+        others = sum(self._exposure(other) for other in self._units.values() if other is not unit)
+        return self.limits.total_max - others
 
     def _reserved(self, unit: _Unit) -> int:
         """What to take off the total for a unit whatever it is given."""
