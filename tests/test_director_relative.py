@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.director_fakes import CoreBus, FakePeripheral
-from twcdirector.events import COMMAND_CONFIRMED
+from twcdirector.events import COMMAND_CONFIRMED, COMMAND_FAILED
 from twcdirector.exceptions import CurrentLimitError
 from twcdirector.gen2.commands import CommandKind
 from twcdirector.gen2.config import DirectorConfig
@@ -83,14 +83,26 @@ def test_a_lost_reply_to_an_increase_is_settled_by_a_report_not_a_second_increas
     assert [n.payload.attempts for n in harness.events(COMMAND_CONFIRMED)] == [1]
 
 
-def test_an_increase_that_never_arrived_is_sent_again_after_a_report() -> None:
+def test_an_increase_that_never_arrived_is_never_sent_again() -> None:
+    """Rule 1: once a frame carrying it went out, a relative command is never re-sent (it may
+    have applied even if no report shows it). Before the fix it went out a second time."""
     harness, unit = charging(28)
     unit.miss_increases = 1
+    ticket = harness.core.submit(0x2019, CommandKind.INCREASE_CURRENT, 0, harness.now)
+    harness.run_for(12)
+    assert increases(harness) == 1
+    assert unit.allowed == 28
+    [failed] = harness.events(COMMAND_FAILED)
+    assert (failed.ticket, failed.payload.attempts, failed.payload.reason) == (
+        ticket,
+        1,
+        "sent once; the unit's reports have not shown it",
+    )
+    assert harness.core.pending(0x2019) == 0
+    # It still counts as applied: 28 + 2 (unshown) + 2 = 32 may go, 34 may not.
     harness.core.submit(0x2019, CommandKind.INCREASE_CURRENT, 0, harness.now)
-    harness.run_for(3)
-    assert increases(harness) == 2
-    assert unit.allowed == 30
-    assert len(harness.events(COMMAND_CONFIRMED)) == 1
+    with pytest.raises(CurrentLimitError, match="2 increase"):
+        harness.core.submit(0x2019, CommandKind.INCREASE_CURRENT, 0, harness.now)
 
 
 def test_no_increase_is_ever_sent_twice_without_a_report_between() -> None:
@@ -107,7 +119,7 @@ def test_after_a_decrease_the_2_a_it_gives_back_count_against_the_ceiling() -> N
     harness.run_for(3)
     assert unit.allowed == 30
     # The unit will add its 2 A back by itself: 30 + 2 + 2 would be 34 A.
-    with pytest.raises(CurrentLimitError, match="pending"):
+    with pytest.raises(CurrentLimitError, match="2 A a decrease gives back"):
         harness.core.submit(0x2019, CommandKind.INCREASE_CURRENT, 0, harness.now)
     with pytest.raises(CurrentLimitError, match="give back"):
         harness.core.submit(0x2019, CommandKind.SET_SESSION_CURRENT, 32, harness.now)
