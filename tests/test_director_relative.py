@@ -146,14 +146,14 @@ def test_twelve_quick_increases_with_lagging_reports_stop_at_the_ceiling(
     harness = CoreBus(BusController(DirectorConfig(max_current=32)), [unit], reply_delay=1.2)
     harness.run_for(8)
     harness.reply_delay = reply_delay
-    refused = 0
+    refusals: list[str] = []
     for _ in range(12):
         try:
             harness.core.submit(0x2019, CommandKind.INCREASE_CURRENT, 0, harness.now)
         except CurrentLimitError as error:
-            assert "would exceed its 32 A ceiling" in str(error)
-            refused += 1
+            refusals.append(str(error))
         harness.run_for(0.1)
+    refused = sum("would exceed its 32 A ceiling" in each for each in refusals)
     highest = unit.allowed
     for _ in range(200):
         harness.run_for(0.1)
