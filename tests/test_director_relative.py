@@ -239,3 +239,22 @@ def test_a_decrease_never_lowers_the_worst_case() -> None:
     harness.core.submit(0x2019, CommandKind.INCREASE_CURRENT, 0, harness.now)
     with pytest.raises(CurrentLimitError, match="1 increase"):
         harness.core.submit(0x2019, CommandKind.INCREASE_CURRENT, 0, harness.now)
+
+
+def test_a_current_confirmed_after_increases_replaces_them_in_the_worst_case() -> None:
+    """The unit applies frames in wire order: once a current sent after some increases is
+    confirmed, those increases no longer count, and the next increase may go."""
+    unit = RealUnit(0x2019, state=PeripheralState.CHARGING, allowed=20.0, actual=20.0, lag=3)
+    harness = CoreBus(BusController(DirectorConfig(max_current=32)), [unit])
+    harness.run_for(8)
+    for _ in range(6):
+        harness.core.submit(0x2019, CommandKind.INCREASE_CURRENT, 0, harness.now)
+        harness.run_for(0.1)
+    harness.core.submit(0x2019, CommandKind.SET_SESSION_CURRENT, 16, harness.now)
+    harness.run_for(20)
+    assert (unit.allowed, harness.core.record(0x2019).allowed_amps) == (16, 16)
+    assert harness.core.pending(0x2019) == 0
+    harness.core.submit(0x2019, CommandKind.INCREASE_CURRENT, 0, harness.now)
+    harness.run_for(10)
+    assert unit.allowed == 18
+    assert increases(harness) == 7

@@ -151,10 +151,15 @@ class CommandQueues:
         sender: int,
         in_flight: PendingCommand | None,
     ) -> None:
-        """Every status report of a unit: settle what it shows (SPEC §8.7). An increase is
-        shown once the unit reports at least its level; any other command when the report
-        reflects it. ``sender``: our ID."""
-        self.settle_late(record, report, sender, in_flight)
+        """Every status report of a unit: settle what it shows, however late (a lagging
+        unit, a slow bridge, SPEC §8.7). The head command after an unconfirmed attempt, and
+        any command sent and waiting, is confirmed if the report reflects it; an increase is
+        shown once the unit reports at least its level. ``sender``: our ID; ``in_flight``:
+        the command whose exchange is open (its reply settles it)."""
+        queue = self._queues[record.device_id]
+        if queue and queue[0].attempts > 0 and queue[0] is not in_flight:
+            head = queue[0]
+            self.settle(head, report, head.message(sender, record.protocol), record.protocol)
         echoed = False
         for command in list(self._sent[record.device_id]):
             if command not in self._sent[record.device_id]:
@@ -236,22 +241,6 @@ class CommandQueues:
         if not command.kind.relative and not self.settle(command, reply, sent, protocol):
             self.attempt_failed(command, "the unit's reply did not reflect it")
 
-    def settle_late(
-        self,
-        record: PeripheralRecord,
-        report: PeripheralHeartbeat,
-        sender: int,
-        in_flight: PendingCommand | None,
-    ) -> None:
-        """A report after an unconfirmed attempt of the head command (a lost or late reply, a
-        slow bridge) still confirms it if it reflects it (SPEC §8.7); for a relative command
-        it tells whether it took effect before it may be sent again. ``sender``: our ID."""
-        queue = self._queues[record.device_id]
-        if not queue or queue[0].attempts == 0 or queue[0] is in_flight:
-            return  # nothing sent yet, or this report may be its reply: the exchange settles it
-        command = queue[0]
-        self.settle(command, report, command.message(sender, record.protocol), record.protocol)
-
     def settle(
         self, command: PendingCommand, reply: Message, sent: Message, protocol: ProtocolVersion
     ) -> bool:
@@ -306,6 +295,9 @@ class CommandQueues:
         elif command.kind.carries_amps and note != APPLIES_AT_PLUG_IN:
             if not command.from_sharing:
                 record.wanted_amps = command.amps
+            # What the unit applies now: levels of increases before it no longer count (a
+            # current sent after it is still counted while unconfirmed).
+            record.granted_amps = command.amps
             sent = self._sent[command.device_id]
             for earlier in [c for c in sent if c.last_sent < command.last_sent]:
                 sent.remove(earlier)
