@@ -18,13 +18,14 @@ import pytest
 from tests.tmux import TmuxSession, needs_tmux
 
 pytestmark = [needs_tmux, pytest.mark.timeout(180)]
+SIMULATOR = (sys.executable, "-m", "twcdirector.simulator")
+UTILITY = (sys.executable, "-m", "twcdirector.utility")
 
 
 @pytest.fixture
 def simulator() -> Iterator[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "twcdirector.simulator", "-n", "1", "--lag", "3"]
-        + ["--scenario", "1 plug 0"],
+        [*SIMULATOR, "-n", "1", "--lag", "3", "--scenario", "1 plug 0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -41,8 +42,7 @@ def test_quick_increases_in_the_utility_are_refused_at_the_key(
     simulator: str, tmp_path: Path
 ) -> None:
     session = TmuxSession(
-        [sys.executable, "-m", "twcdirector.utility", "--port", simulator]
-        + ["--max-current", "32", "--log", str(tmp_path / "session.jsonl")],
+        [*UTILITY, "--port", simulator, "--max-current", "32", "--log", str(tmp_path / "log")],
         width=200,
         height=70,
     )
