@@ -125,7 +125,9 @@ def test_measured_reply_timeout_is_250ms_after_the_frame() -> None:
     unit.silent = True
     # A set-current command: re-sending it is harmless, so each retry is the same frame.
     harness.core.submit(0x1839, CommandKind.SET_SESSION_CURRENT, 0, harness.now)
-    harness.run_for(6)
+    harness.run_for(3.9 + 0.25)
+    assert harness.events(events.COMMAND_FAILED) == []  # the grace after the last attempt
+    harness.run_for(2.6)
     attempts = [
         time
         for time, message in harness.sent(ControllerHeartbeat, to=0x1839)

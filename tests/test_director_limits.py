@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from twcdirector.exceptions import ConfigurationError, CurrentLimitError, InvalidValueError
 from twcdirector.gen2.config import DirectorConfig
-from twcdirector.gen2.limits import CurrentLimits
+from twcdirector.gen2.limits import CurrentLimits, WorstCase
 from twcdirector.protocol import ProtocolVersion
 
 
@@ -81,11 +81,28 @@ def test_unknown_advertised_maximum_leaves_the_configured_one() -> None:
 
 def test_increase_is_refused_past_the_ceiling() -> None:
     limits = CurrentLimits(32.0)
-    limits.check_increase(30.0, Unit())
-    with pytest.raises(CurrentLimitError):
-        limits.check_increase(31.0, Unit())
+    limits.check_increase(WorstCase(30.0, 0.0, 0, 0.0), Unit())
     with pytest.raises(CurrentLimitError, match="not reported"):
-        limits.check_increase(None, Unit())
+        limits.check_increase(WorstCase(None, 20.0, 0, 0.0), Unit())
+
+
+@pytest.mark.parametrize(
+    ("worst", "counted"),
+    [
+        (WorstCase(31.0, 0.0, 0, 0.0), "(worst case 31 A + 2 A)"),
+        (WorstCase(20.0, 31.0, 0, 0.0), "(worst case 31 A + 2 A; 31 A granted, reported 20 A)"),
+        (WorstCase(20.0, 20.0, 6, 0.0), "(worst case 32 A + 2 A; 6 increase(s) pending)"),
+        (WorstCase(30.0, 0.0, 0, 2.0), "(worst case 32 A + 2 A; 2 A a decrease gives back)"),
+    ],
+)
+def test_the_worst_case_is_what_an_increase_is_judged_by(worst: WorstCase, counted: str) -> None:
+    """max(reported, granted) + 2 A per pending increase + what a decrease gives back, in
+    plain words (never a dataclass repr)."""
+    with pytest.raises(CurrentLimitError) as refused:
+        CurrentLimits(32.0).check_increase(worst, Unit())
+    assert str(refused.value) == (
+        f"refusing to increase current to 1839: would exceed its 32 A ceiling {counted}"
+    )
 
 
 def test_allocation_is_whole_amps_and_zero_below_the_minimum() -> None:

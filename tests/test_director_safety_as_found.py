@@ -7,7 +7,12 @@ Invariants, judged by what the test itself knows of the limits:
 * no unit's commanded offer (the limit it applies) stays above its ceiling for more than two
   heartbeats (plus the reply latency) after the director first hears a report showing it;
 * no unit's reported offer stays above for longer than that plus its own report lag, except a
-  unit told 0 A that reports its minimum while drawing nothing (SPEC §5).
+  unit told 0 A that reports its minimum while drawing nothing (SPEC §5);
+* under rapid increases (06) and decreases (07) with lagging reports and late replies, the
+  +2 A steps sent since the last report never let the unit's possible max pass its ceiling:
+  every 06 on the wire finds the unit (which really steps by 2 A) at least 2 A below it;
+* an increase the director accepted is never refused by its final guard unless something
+  changed in between (a grant, a drift): the utility never says "sent" for a refused one.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.director_fakes import CoreBus, FakePeripheral
@@ -69,6 +74,11 @@ class RealUnit(FakePeripheral):
 
     def _apply(self, message: ControllerHeartbeat) -> None:
         super()._apply(message)
+        # 06 and 07 really move the limit by 2 A, once per frame (SPEC §3.4).
+        if message.command == HeartbeatCommand.INCREASE_CURRENT:
+            self.allowed += 2
+        elif message.command == HeartbeatCommand.DECREASE_CURRENT:
+            self.allowed = max(self.allowed - 2, 0)
         if message.command in AMPS_COMMANDS:
             zero = message.command != HeartbeatCommand.ACK_CHARGE_START and message.amps == 0
             self.told_zero = zero
@@ -116,6 +126,14 @@ operation = st.one_of(
     st.tuples(st.just("advance"), st.floats(0, 4)),
     st.tuples(st.just("drift"), st.integers(0, 2), st.sampled_from([6.0, 20.0, 33.0, 48.0, 80.0])),
     st.tuples(st.just("grant"), st.integers(0, 2), st.none() | st.integers(0, 40)),
+    # A key held down: up to 12 increases or decreases in quick succession.
+    st.tuples(
+        st.just("burst"),
+        st.integers(0, 2),
+        st.sampled_from([CommandKind.INCREASE_CURRENT, CommandKind.DECREASE_CURRENT]),
+        st.integers(1, 12),
+        st.sampled_from([0.0, 0.1, 0.3]),
+    ),
 )
 
 
@@ -196,6 +214,12 @@ class Watch:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+@example(  # the tester's report: 12 quick increases on a 32 A unit at 20 A, reports lagging
+    specs=[(ProtocolVersion.V2, 32.0, 20.0, PeripheralState.CHARGING, 3, True)],
+    max_current=32.0,
+    reply_delay=1.2,
+    operations=[("burst", 0, CommandKind.INCREASE_CURRENT, 12, 0.1)],
+)
 @given(
     specs=unit_specs,
     max_current=st.sampled_from([None, 6.0, 16.0, 32.0, 40.0]),
@@ -225,6 +249,8 @@ def test_no_unit_stays_above_its_ceiling_and_no_frame_exceeds_it(
     ceilings = Ceilings(max_current)
     watch = Watch(ceilings, units, slack=reply_delay + 0.1)
     heard = 0
+    #: Units something else raised: the director cannot know their limit before a report.
+    drifted: set[int] = set()
 
     def on_send(now: float, transmission: Transmission) -> None:
         nonlocal heard
@@ -234,6 +260,14 @@ def test_no_unit_stays_above_its_ceiling_and_no_frame_exceeds_it(
         heard = len(harness.heard)
         ceilings.check(transmission.data)  # no frame above the ceiling, ever
         watch.check(now)
+        message = transmission.message
+        if (
+            isinstance(message, ControllerHeartbeat)
+            and message.command == HeartbeatCommand.INCREASE_CURRENT
+            and message.receiver not in drifted
+        ):
+            [unit] = [u for u in units if u.device_id == message.receiver]
+            assert unit.allowed + 2 <= watch.ceiling(unit) + 0.005, (unit, now)
 
     harness.on_send = on_send
     harness.run_for(3)
@@ -246,12 +280,25 @@ def test_no_unit_stays_above_its_ceiling_and_no_frame_exceeds_it(
         if kind == "submit":
             with contextlib.suppress(TWCError):
                 core.submit(unit.device_id, op[2], op[3], harness.now)
+        elif kind == "burst":
+            for _ in range(op[3]):
+                with contextlib.suppress(TWCError):
+                    core.submit(unit.device_id, op[2], 0, harness.now)
+                harness.run_for(op[4])
         elif kind == "drift":
+            drifted.add(unit.device_id)
             unit.drift(op[2])
         elif kind == "grant":
             ceilings.grant(core.limits, unit.device_id, op[2])
         harness.run_for(0.05)
     harness.run_for(4 * HEARTBEAT + 5 * reply_delay + 1)
+    if not any(op[0] in ("grant", "drift") for op in operations):
+        refused = [
+            n
+            for n in harness.events("TWC_COMMAND_FAILED")
+            if n.payload.reason == "refused by the final safety check"
+        ]
+        assert refused == []
     # In the end every unit that was heard applies no more than its ceiling (or looks, from
     # the bus, just like a unit holding 0 A at its minimum).
     for unit in units:

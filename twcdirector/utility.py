@@ -421,6 +421,10 @@ def _summary(name: str, payload: Any) -> str:
             # e.g. "the unit holds at its minimum", "applies from the next plug-in"
             note = f" ({payload.reason})" if payload.reason else ""
             return f"{what}: confirmed after {tries}{note}"
+        if payload.reason.startswith("sent"):
+            # A relative command is never re-sent: "sent once; the unit's reports have not
+            # shown it" is its outcome, not a failure after retries.
+            return f"{what}: {payload.reason}"
         return f"{what}: FAILED after {tries}: {payload.reason}"
     if isinstance(payload, events.LimitEnforced):
         return (

@@ -91,6 +91,8 @@ _RESTING_STATES = frozenset(
 #: Outcome notes (the ``reason`` of a confirmed :class:`~twcdirector.events.CommandOutcome`).
 HOLDS_AT_MINIMUM = "the unit holds at its minimum"
 APPLIES_AT_PLUG_IN = "applies from the next plug-in (a car is connected)"
+#: The outcome of a relative command no report showed in time: it is never sent again.
+NOT_SHOWN = "sent once; the unit's reports have not shown it"
 
 
 def default_deferred(protocol: ProtocolVersion, state: int | None) -> bool:
@@ -131,15 +133,21 @@ class PendingCommand:
     device_id: int
     amps: float
     attempts: int = 0
-    #: A relative command whose reply was lost: the unit's next report must tell whether it
-    #: took effect before it may be sent again.
-    awaiting_report: bool = False
     #: Sent by capacity sharing, not by a caller; a newer share replaces it while queued.
     from_sharing: bool = False
     #: Sent by the controller itself to lower a unit found above its ceiling (SPEC §8.7).
     enforcing: bool = False
     #: When it last went out; a re-send waits a heartbeat interval (SPEC §8.7).
     last_sent: float = -math.inf
+    #: Sent (a relative command once, an absolute one after its last attempt): when its
+    #: outcome is given if no report has shown it by then (SPEC §8.7).
+    settle_by: float = math.inf
+    #: Its outcome was given; an increase still counts in the worst case until shown.
+    outcome_given: bool = False
+    #: An increase sent: the unit's max once it and every increase before it applied (A).
+    level: float = 0.0
+    #: Why its last attempt went unconfirmed (its failure reason once the grace is over).
+    failure: str = ""
 
     def resend_at(self, interval: float) -> float:
         """When it may go (again): at once, or ``interval`` (the unit's heartbeat interval)

@@ -51,6 +51,10 @@ class DirectorConfig:
     raise_back_window: float = 30.0
     #: Re-sends of an unconfirmed command after the first attempt.
     command_retries: int = 3
+    #: After a command's last attempt, how many heartbeat intervals to wait for a report that
+    #: shows it before it is declared failed (a lagging unit or a slow bridge); a relative
+    #: command (06/07), sent once, gets ``command_retries + 1`` intervals plus this grace.
+    confirm_grace: int = 2
     #: SPEC §8.6: on close, send every online peripheral a session current of 0 A first.
     fail_safe: bool = False
     reconnect_backoff_initial: float = 0.5
@@ -80,7 +84,9 @@ class DirectorConfig:
                 f"sharing_min_interval {self.sharing_min_interval!r} must be >= 0"
             )
         _positive_int(self, "max_peripherals", "baudrate")
-        _non_negative_int(self, "startup_e1_count", "startup_e2_count", "command_retries")
+        _non_negative_int(
+            self, "startup_e1_count", "startup_e2_count", "command_retries", "confirm_grace"
+        )
         _positive(
             self,
             "startup_e1_interval",

@@ -60,6 +60,7 @@ from .exchange import (
     frame_time,
     from_controller,
     guard,
+    refusal,
 )
 from .limits import CurrentLimits
 from .schedule import DATA_REQUESTS, Agenda, PollSchedule, StartupBurst
@@ -92,7 +93,7 @@ class BusController:
         #: Due times of every unit; a wake looks at the first ones only.
         self._agenda = Agenda(config)
         self._schedules = self._agenda.schedules
-        self._commands = CommandQueues(self._records, config.command_retries, self._notify)
+        self._commands = CommandQueues(self._records, config, self._notify)
         self._sharing = (
             SharingBridge(config, self.limits, self._commands, self._notify) if sharing else None
         )
@@ -175,6 +176,7 @@ class BusController:
     def poll(self, now: float) -> Transmission | None:
         """The frame to write now, if any. Call again at :meth:`next_wakeup` or on input."""
         self._expire(now)
+        self._commands.expire(now)
         if self._sharing is not None and self._may_transmit() and not self._stopping:
             in_flight = self._exchange.command if self._exchange is not None else None
             self._sharing.share(list(self.records()), now, in_flight, self.link_up)
@@ -191,6 +193,7 @@ class BusController:
     def next_wakeup(self, now: float) -> float:
         """When :meth:`poll` may next have something to do (input also warrants a call)."""
         times = [self._agenda.next_silence(now, self.config.lost_after)]
+        times.append(self._commands.next_deadline())
         if self._may_transmit():
             if self._exchange is not None:
                 times.append(self._exchange.deadline)
@@ -337,14 +340,12 @@ class BusController:
                 _LOGGER.info("peripheral %s restarted (new sign byte)", record.id_hex)
             self._schedules[record.device_id].claim(now)
         if isinstance(message, PeripheralHeartbeat):
-            # The report shows whether the increases sent before it took effect.
-            record.unconfirmed_raise = 0.0
             record.reported_at = now
             if self._sharing is not None:
                 self._sharing.reported()
-            # A late report still confirms an unconfirmed command (a slow bridge, SPEC §8.7).
+            # A late report still settles a command it shows (a slow bridge, SPEC §8.7).
             in_flight = self._exchange.command if self._exchange is not None else None
-            self._commands.settle_late(record, message, self.config.controller_id, in_flight)
+            self._commands.reported(record, message, self.config.controller_id, in_flight)
         notices = record.update(message, now)
         self._agenda.heard(record.device_id, now)
         if not record.announced and (
@@ -364,11 +365,8 @@ class BusController:
             and isinstance(message, exchange.reply)
         ):
             self._exchange = None
-            command = exchange.command
-            if command is not None and not self._commands.settle(
-                command, message, exchange.sent, record.protocol
-            ):
-                self._commands.attempt_failed(command, "the unit's reply did not reflect it")
+            if exchange.command is not None:
+                self._commands.replied(exchange.command, message, exchange.sent, record.protocol)
         if isinstance(message, PeripheralHeartbeat) and record.announced:
             self._enforce(record, message)
 
@@ -414,7 +412,7 @@ class BusController:
         record = self._records.get(exchange.device_id)
         if record is not None:
             record.timeouts += 1
-        self._commands.no_reply(exchange.device_id, exchange.command)
+        self._commands.no_reply(exchange.command)
 
     # --- private: sending --------------------------------------------------------------
 
@@ -449,8 +447,6 @@ class BusController:
         for record, _ in self._active():
             queue = self._commands.queue(record.device_id)
             if queue and now >= queue[0].resend_at(self.config.heartbeat_interval):
-                if queue[0].awaiting_report:
-                    return self._heartbeat(record, now)  # its report settles the command
                 sent = self._command(queue[0], record, now)
                 if sent is not None:
                     return sent
@@ -491,7 +487,7 @@ class BusController:
     def _heartbeat(self, record: PeripheralRecord, now: float) -> Transmission | None:
         schedule = self._schedules[record.device_id]
         queue = self._commands.queue(record.device_id)
-        if queue and not queue[0].kind.own_frame and not queue[0].awaiting_report:
+        if queue and not queue[0].kind.own_frame:
             sent = self._command(queue[0], record, now)
             if sent is not None:
                 return sent
@@ -546,6 +542,7 @@ class BusController:
         if sent is None:
             self._commands.drop_head(command, "refused by the final safety check")
             return None
+        self._commands.sent(command, record, now)  # a relative command is never sent again
         if isinstance(message, ControllerHeartbeat):
             self._schedules[record.device_id].heartbeat_sent(now)
         return sent
@@ -563,9 +560,9 @@ class BusController:
     ) -> Transmission | None:
         """The one path to the wire: the last safety check, then bookkeeping."""
         try:
-            data = guard(message, record, now, self.limits, self.config.raise_back_window)
+            data = guard(message, record, now, self.limits, self._commands, command=command)
         except UsageError as error:
-            _LOGGER.error("refusing to send %r: %s", message, error)
+            _LOGGER.error("%s", refusal(message, error))
             return None
         self.frames_out += 1
         self._tx_end = now + frame_time(len(data), self.config.baudrate)

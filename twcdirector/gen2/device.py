@@ -69,7 +69,6 @@ class PeripheralRecord:
         "sign",
         "state",
         "timeouts",
-        "unconfirmed_raise",
         "vin_fragments",
         "voltages",
         "wanted_amps",
@@ -99,8 +98,6 @@ class PeripheralRecord:
         self.wanted_amps: float | None = None
         #: When the unit's last status report (``FD E0``) arrived.
         self.reported_at: float | None = None
-        #: What increases (06) sent since the unit's last status report may have added.
-        self.unconfirmed_raise = 0.0
         #: The last current sent that the unit applies now (05 deferred to the next plug-in
         #: aside); its reports may lag it (SPEC §8.7). ``None``: nothing sent yet.
         self.granted_amps: float | None = None

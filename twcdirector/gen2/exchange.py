@@ -24,8 +24,9 @@ from ..protocol.messages import (
 from .commands import PendingCommand, default_deferred
 from .config import DirectorConfig
 from .device import PeripheralRecord
-from .limits import INCREASE_STEP, CurrentLimits
+from .limits import CurrentLimits
 from .schedule import DATA_REQUESTS
+from .tickets import CommandQueues
 
 #: Bits per byte at 8N1: start, 8 data, stop.
 BITS_PER_BYTE = 10
@@ -92,14 +93,17 @@ def guard(
     record: PeripheralRecord | None,
     now: float,
     limits: CurrentLimits,
-    raise_back_window: float,
+    queues: CommandQueues,
+    *,
+    command: PendingCommand | None = None,
 ) -> bytes:
     """Belt and braces: re-check every current against the limits right before sending, and
     return the frame.
 
-    Relative commands are judged by the worst case: every increase sent since the unit's
-    last report may have taken effect (a lost reply must not lead to a blind re-send past
-    the ceiling), and every decrease may still give its 2 A back.
+    An increase is judged by the same worst case as at submit time
+    (:meth:`CommandQueues.worst_case`, less ``command``, the one being sent): every increase
+    queued or sent and not yet shown by a report may have taken effect, and every decrease
+    may still give its 2 A back.
 
     Raises :class:`~twcdirector.ForbiddenMessageError` for a message off the allow-list,
     :class:`~twcdirector.CurrentLimitError` for a current past a limit and
@@ -120,17 +124,23 @@ def guard(
         elif message.amps != 0:
             raise UsageError(f"heartbeat command {message.command:02X} carries no current")
         if message.command == HeartbeatCommand.INCREASE_CURRENT:
-            limits.check_increase(
-                record.allowed_amps,
-                record,
-                in_flight=record.unconfirmed_raise,
-                owed=owed,
-                granted=record.granted_amps or 0.0,
-            )
-            record.unconfirmed_raise += INCREASE_STEP
-        elif message.command == HeartbeatCommand.DECREASE_CURRENT:
-            record.owed_until.append(now + raise_back_window)
+            limits.check_increase(queues.worst_case(record, now, exclude=command), record)
     return data
+
+
+def refusal(message: Message, error: Exception) -> str:
+    """The log line when the final guard refuses a frame, in plain words."""
+    text = str(error)
+    if text.startswith("refusing"):
+        return text
+    if isinstance(message, ControllerHeartbeat):
+        name = HeartbeatCommand(message.command).name.lower().replace("_", " ")
+        what = f"{name} {message.amps:g} A" if message.command in _AMPS_COMMANDS else name
+    else:
+        what = type(message).__name__
+    receiver = getattr(message, "receiver", None)
+    to = "" if receiver is None else f" to {receiver:04X}"
+    return f"refusing to send {what}{to}: {text}"
 
 
 _CONTROLLER_TYPES = frozenset({FrameType.REQUEST, FrameType.COMMAND})

@@ -12,12 +12,48 @@ import math
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..events import format_id
 from ..exceptions import CurrentLimitError
 from ..protocol.codes import MINIMUM_AMPS, ProtocolVersion
 from ..sharing.limits import whole_amps
 
 #: What an increase command adds (SPEC §3.4, command 06).
 INCREASE_STEP = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorstCase:
+    """The most a unit may allow right now, whatever its lagging reports show (SPEC §8.7).
+
+    ``reported``: its last reported max (A; ``None`` before any report). ``granted``: the
+    highest of the last current sent to it and every current queued or sent but not yet
+    confirmed (A). ``increases``: increases (06) queued, or sent and not yet shown by a
+    report; each may add :data:`INCREASE_STEP`. ``owed``: what decreases (07) sent may still
+    give back by themselves (A). A decrease never lowers the worst case: it may not have
+    applied yet, and it gives its 2 A back on its own.
+    """
+
+    reported: float | None
+    granted: float
+    increases: int
+    owed: float
+
+    @property
+    def amps(self) -> float:
+        """max(reported, granted) + 2 A per increase + what decreases give back (A)."""
+        base = max(self.reported or 0.0, self.granted)
+        return base + INCREASE_STEP * self.increases + self.owed
+
+    def why(self) -> str:
+        """What the worst case counts beyond the last report, for a refusal ("" if nothing)."""
+        parts = []
+        if self.granted > (self.reported or 0.0):
+            parts.append(f"{self.granted:g} A granted, reported {self.reported or 0.0:g} A")
+        if self.increases:
+            parts.append(f"{self.increases} increase(s) pending")
+        if self.owed:
+            parts.append(f"{self.owed:g} A a decrease gives back")
+        return f"; {', '.join(parts)}" if parts else ""
 
 
 class LimitSubject(Protocol):
@@ -122,36 +158,24 @@ class CurrentLimits:
             )
         return float(amps)
 
-    def check_increase(
-        self,
-        allowed_amps: float | None,
-        device: LimitSubject,
-        *,
-        in_flight: float = 0.0,
-        owed: float = 0.0,
-        granted: float = 0.0,
-    ) -> None:
-        """An increase adds 2 A to what the unit allows; refuse it past the ceiling.
+    def check_increase(self, worst: WorstCase, device: LimitSubject) -> None:
+        """An increase adds 2 A to what the unit may already allow at worst; refuse it past
+        the ceiling (SPEC §8.7). Used at submit time and by the final guard before the wire.
 
-        The worst case counts, not the last report (SPEC §8.7): the highest of the reported
-        ``allowed_amps`` and ``granted`` (the highest current sent to the unit that its
-        reports may not show yet: the last one sent and any still unconfirmed), plus
-        ``in_flight``, what increases sent since that report may already have added, and
-        ``owed``, what a decrease will give back.
+        Raises :class:`~twcdirector.CurrentLimitError` with the reason in plain words.
         """
+        target = f"increase current to {format_id(device.device_id)}"
         if self.max_current is None:
-            raise CurrentLimitError("increase refused: no maximum current is configured")
-        if allowed_amps is None:
-            raise CurrentLimitError("increase refused: the unit has not reported its current yet")
-        ceiling = self.ceiling(device)
-        base = max(allowed_amps, granted)
-        worst = base + in_flight + owed + INCREASE_STEP
-        if worst > ceiling:
-            pending = f" (with {in_flight + owed} A pending)" if in_flight or owed else ""
-            source = "reported" if base == allowed_amps else "granted"
+            raise CurrentLimitError(f"refusing to {target}: no maximum current is configured")
+        if worst.reported is None:
             raise CurrentLimitError(
-                f"increase refused: {base} A {source}{pending} + {INCREASE_STEP} A exceeds "
-                f"the limit of {ceiling} A"
+                f"refusing to {target}: the unit has not reported its current yet"
+            )
+        ceiling = self.ceiling(device)
+        if worst.amps + INCREASE_STEP > ceiling:
+            raise CurrentLimitError(
+                f"refusing to {target}: would exceed its {ceiling:g} A ceiling "
+                f"(worst case {worst.amps:g} A + {INCREASE_STEP:g} A{worst.why()})"
             )
 
     def allocation(

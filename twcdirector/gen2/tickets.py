@@ -1,24 +1,35 @@
 """The command queues of the controller core: one per unit, and the tickets that name each
 command from the call that queued it to its confirmation or failure (pure, sans-I/O).
 
-A command is queued, sent (possibly several times), then confirmed by the unit's reply or
-failed for a reason; either way exactly one ``TWC_COMMAND_CONFIRMED`` or ``TWC_COMMAND_FAILED``
+A command is queued, sent, then confirmed by the unit's reply or a later report, or failed
+for a reason; either way exactly one ``TWC_COMMAND_CONFIRMED`` or ``TWC_COMMAND_FAILED``
 notice carries its ticket back to the caller.
+
+An absolute current (05/09) is idempotent: it is re-sent up to ``command_retries`` times, a
+heartbeat interval apart, then waits ``confirm_grace`` heartbeat intervals for a report that
+shows it before it fails. A relative command (06/07) is NEVER re-sent once a frame carrying
+it went out, since each copy applies again (SPEC §8.7): it leaves the queue at once and waits
+for a report; without one in time its outcome says "sent once; the unit's reports have not
+shown it". An increase counts in the unit's worst case (:meth:`CommandQueues.worst_case`)
+from the moment it is sent until a report shows the unit at or above the level it leads to,
+or a current sent after it is confirmed (the unit applies frames in wire order).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Callable
 
 from ..events import COMMAND_CONFIRMED, COMMAND_FAILED, CommandOutcome, LimitEnforced, format_id
 from ..protocol.codes import ProtocolVersion
 from ..protocol.messages import Message, PeripheralHeartbeat
-from .commands import CommandKind, PendingCommand
+from .commands import APPLIES_AT_PLUG_IN, NOT_SHOWN, CommandKind, PendingCommand
+from .config import DirectorConfig
 from .device import PeripheralRecord
-from .enforce import over_ceiling
-from .limits import CurrentLimits
+from .enforce import AMPS_TOLERANCE, over_ceiling
+from .limits import INCREASE_STEP, CurrentLimits, WorstCase
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -29,11 +40,20 @@ Notify = Callable[[str, object, int | None, int | None], None]
 class CommandQueues:
     """Every unit's queue of pending commands, and ticket numbering."""
 
-    def __init__(self, records: dict[int, PeripheralRecord], retries: int, notify: Notify) -> None:
+    def __init__(
+        self, records: dict[int, PeripheralRecord], config: DirectorConfig, notify: Notify
+    ) -> None:
         self._records = records
-        self._retries = retries
+        self._retries = config.command_retries
+        self._interval = config.heartbeat_interval
+        #: Seconds an absolute command waits after its last attempt for a report showing it.
+        self._grace = config.confirm_grace * config.heartbeat_interval
+        self._raise_back = config.raise_back_window
         self._notify = notify
         self._queues: dict[int, deque[PendingCommand]] = {}
+        #: Per unit, in the order sent: commands out of the queue whose outcome waits on a
+        #: report, and increases no report has shown yet (they count in the worst case).
+        self._sent: dict[int, list[PendingCommand]] = {}
         self._next_ticket = 1
 
     def ticket(self) -> int:
@@ -45,10 +65,12 @@ class CommandQueues:
     def add_unit(self, device_id: int) -> None:
         """A unit was discovered: give it an empty queue."""
         self._queues[device_id] = deque()
+        self._sent[device_id] = []
 
     def remove_unit(self, device_id: int) -> None:
         """A unit is forgotten (its queue must be empty)."""
         del self._queues[device_id]
+        del self._sent[device_id]
 
     def queue(self, device_id: int) -> deque[PendingCommand]:
         """A known unit's queue; its head is the command in flight, if any."""
@@ -61,7 +83,8 @@ class CommandQueues:
     def pending(self, device_id: int) -> int:
         """Commands queued or in flight for a unit."""
         queue = self._queues.get(device_id)
-        return len(queue) if queue else 0
+        waiting = sum(1 for each in self._sent.get(device_id, ()) if not each.outcome_given)
+        return (len(queue) if queue else 0) + waiting
 
     def submit(
         self,
@@ -83,20 +106,105 @@ class CommandQueues:
         else:
             amps = 0.0
             if kind is CommandKind.INCREASE_CURRENT:
-                limits.check_increase(
-                    record.allowed_amps,
-                    record,
-                    in_flight=record.unconfirmed_raise,
-                    owed=record.owed_amps(now),
-                    granted=self.worst_granted(record),
-                )
+                limits.check_increase(self.worst_case(record, now), record)
         return self.put(PendingCommand(self.ticket(), kind, record.device_id, amps), link_up)
 
-    def worst_granted(self, record: PeripheralRecord) -> float:
-        """The highest current a unit may have been given that its reports may not show yet:
-        the last one sent and every one still queued or unconfirmed (SPEC §8.7)."""
-        queued = (c.amps for c in self._queues[record.device_id] if c.kind.carries_amps)
-        return max(record.granted_amps or 0.0, *queued, 0.0)
+    def worst_case(
+        self, record: PeripheralRecord, now: float, *, exclude: PendingCommand | None = None
+    ) -> WorstCase:
+        """The most the unit may allow, whatever its lagging reports show (SPEC §8.7): the
+        highest of its last report, the last current granted and every current queued or
+        sent unconfirmed, plus 2 A for every increase queued or sent and not yet shown, plus
+        what decreases may give back. ``exclude``: the increase being judged (the final
+        guard judges the one it is about to send). The one measure for submit and guard."""
+        device_id = record.device_id
+        commands = [*self._queues[device_id], *self._sent[device_id]]
+        absolutes = [c.amps for c in commands if c.kind.carries_amps and not c.outcome_given]
+        increases = sum(
+            1 for c in commands if c.kind is CommandKind.INCREASE_CURRENT and c is not exclude
+        )
+        granted = max([record.granted_amps or 0.0, *absolutes])
+        return WorstCase(record.allowed_amps, granted, increases, record.owed_amps(now))
+
+    def sent(self, command: PendingCommand, record: PeripheralRecord, now: float) -> None:
+        """A frame carrying ``command`` went on the wire. A relative command leaves the queue
+        for good (it is never sent again) and waits for a report that shows it; an increase
+        records the level the unit reaches once it and every increase before it applied; a
+        decrease may give its 2 A back by itself until ``raise_back_window`` has passed."""
+        if not command.kind.relative:
+            return
+        if command.kind is CommandKind.DECREASE_CURRENT:
+            record.owed_until.append(now + self._raise_back)
+        self._queues[command.device_id].remove(command)
+        sent = self._sent[command.device_id]
+        sent.append(command)
+        command.settle_by = now + self._interval * (self._retries + 1) + self._grace
+        if command.kind is CommandKind.INCREASE_CURRENT:
+            rising = sum(1 for c in sent if c.kind is CommandKind.INCREASE_CURRENT)
+            base = max(record.allowed_amps or 0.0, record.granted_amps or 0.0)
+            command.level = base + INCREASE_STEP * rising
+
+    def reported(
+        self,
+        record: PeripheralRecord,
+        report: PeripheralHeartbeat,
+        sender: int,
+        in_flight: PendingCommand | None,
+    ) -> None:
+        """Every status report of a unit: settle what it shows, however late (a lagging
+        unit, a slow bridge, SPEC §8.7). The head command after an unconfirmed attempt, and
+        any command sent and waiting, is confirmed if the report reflects it; an increase is
+        shown once the unit reports at least its level. ``sender``: our ID; ``in_flight``:
+        the command whose exchange is open (its reply settles it)."""
+        queue = self._queues[record.device_id]
+        if queue and queue[0].attempts > 0 and queue[0] is not in_flight:
+            head = queue[0]
+            self.settle(head, report, head.message(sender, record.protocol), record.protocol)
+        echoed = False
+        for command in list(self._sent[record.device_id]):
+            if command not in self._sent[record.device_id]:
+                continue  # superseded by a command settled earlier in this loop
+            sent = command.message(sender, record.protocol)
+            note = command.settled_by(report, sent, record.protocol)
+            if command.kind is CommandKind.INCREASE_CURRENT:
+                if note is not None and not command.outcome_given and not echoed:
+                    # The unit echoed it (state 06): confirmed, but it counts in the worst
+                    # case until a report shows its level. One echo confirms one increase.
+                    echoed = True
+                    self._outcome(command, True, "")
+                if report.max_amps < command.level - AMPS_TOLERANCE:
+                    continue
+                note = ""
+                # Its level stays in the worst case, as a current granted: a report
+                # overtaken by an older one must not make it vanish.
+                record.granted_amps = max(record.granted_amps or 0.0, command.level)
+            if note is not None:
+                self._sent[record.device_id].remove(command)
+                if not command.outcome_given:
+                    self._outcome(command, True, note)
+
+    def next_deadline(self) -> float:
+        """When a sent command's outcome is next due without a report (``inf``: none)."""
+        return min(
+            (c.settle_by for sent in self._sent.values() for c in sent if not c.outcome_given),
+            default=math.inf,
+        )
+
+    def expire(self, now: float) -> None:
+        """Give the outcome of every sent command no report has shown in time: a relative
+        command was sent once (an increase still counts until shown), an absolute one fails."""
+        for sent in self._sent.values():
+            for command in [c for c in sent if not c.outcome_given and c.settle_by <= now]:
+                if command.kind is not CommandKind.INCREASE_CURRENT:
+                    sent.remove(command)
+                if command.kind.relative:
+                    self._outcome(command, False, NOT_SHOWN)
+                else:
+                    self.fail(
+                        command,
+                        f"{command.failure} after {command.attempts} attempts and "
+                        f"{self._grace:g} s of grace",
+                    )
 
     def put(self, command: PendingCommand, link_up: bool) -> int:
         """Queue a command for the next free slot (it fails at once while the link is down)."""
@@ -118,35 +226,20 @@ class CommandQueues:
         queue.append(command)
         return command.ticket
 
-    def no_reply(self, device_id: int | None, command: PendingCommand | None) -> None:
-        """An exchange with a unit timed out; ``command`` is the one it carried, if any."""
-        if command is not None:
-            # Sent twice, an increase or decrease applies twice: learn first whether it did.
-            command.awaiting_report = command.kind.relative
+    def no_reply(self, command: PendingCommand | None) -> None:
+        """An exchange with a unit timed out; ``command`` is the one it carried, if any. A
+        relative command is not retried: sent twice, it would apply twice."""
+        if command is not None and not command.kind.relative:
             self.attempt_failed(command, "no reply")
-            return
-        queue = self._queues.get(device_id) if device_id is not None else None
-        if queue and queue[0].awaiting_report:
-            # The heartbeat that was to settle it went unanswered too: that costs an attempt.
-            queue[0].attempts += 1
-            self.attempt_failed(queue[0], "no reply")
 
-    def settle_late(
-        self,
-        record: PeripheralRecord,
-        report: PeripheralHeartbeat,
-        sender: int,
-        in_flight: PendingCommand | None,
+    def replied(
+        self, command: PendingCommand, reply: Message, sent: Message, protocol: ProtocolVersion
     ) -> None:
-        """A report after an unconfirmed attempt of the head command (a lost or late reply, a
-        slow bridge) still confirms it if it reflects it (SPEC §8.7); for a relative command
-        it tells whether it took effect before it may be sent again. ``sender``: our ID."""
-        queue = self._queues[record.device_id]
-        if not queue or queue[0].attempts == 0 or queue[0] is in_flight:
-            return  # nothing sent yet, or this report may be its reply: the exchange settles it
-        command = queue[0]
-        command.awaiting_report = False
-        self.settle(command, report, command.message(sender, record.protocol), record.protocol)
+        """The reply that ends the exchange carrying ``command`` arrived. A relative command
+        is settled by reports alone (:meth:`reported`); another one confirms or costs an
+        attempt."""
+        if not command.kind.relative and not self.settle(command, reply, sent, protocol):
+            self.attempt_failed(command, "the unit's reply did not reflect it")
 
     def settle(
         self, command: PendingCommand, reply: Message, sent: Message, protocol: ProtocolVersion
@@ -167,7 +260,8 @@ class CommandQueues:
         """Queue the command that lowers a unit reporting more than its ceiling ahead of all
         but the command in flight (SPEC §8.7); the event to fire, or ``None``."""
         queue = self._queues[record.device_id]
-        found = over_ceiling(record, report, limits, queue)
+        # A lowering waiting for a lagging report to show it is on its way too.
+        found = over_ceiling(record, report, limits, [*queue, *self._sent[record.device_id]])
         if found is None:
             return None
         command = PendingCommand(
@@ -189,23 +283,53 @@ class CommandQueues:
         """The head of its unit's queue was confirmed by the unit; ``note`` says how, when not
         simply (e.g. "the unit holds at its minimum")."""
         self._queues[command.device_id].popleft()
+        self._outcome(command, True, note)
+
+    def _outcome(self, command: PendingCommand, confirmed: bool, note: str) -> None:
+        """Give a sent command's outcome. A current the unit applied replaces every command
+        sent before it (the unit applies frames in wire order)."""
+        command.outcome_given = True
         record = self._records[command.device_id]
-        if command.kind.carries_amps and not command.from_sharing:
-            record.wanted_amps = command.amps
+        if not confirmed:
+            _LOGGER.warning("%s to %s: %s", command.kind, record.id_hex, note)
+        elif command.kind.carries_amps and note != APPLIES_AT_PLUG_IN:
+            if not command.from_sharing:
+                record.wanted_amps = command.amps
+            # What the unit applies now: levels of increases before it no longer count (a
+            # current sent after it is still counted while unconfirmed).
+            record.granted_amps = command.amps
+            sent = self._sent[command.device_id]
+            for earlier in [c for c in sent if c.last_sent < command.last_sent]:
+                sent.remove(earlier)
+                if not earlier.outcome_given:
+                    reason = "a later current the unit confirmed replaced it"
+                    self._outcome(earlier, False, f"sent; {reason}")
+        event = COMMAND_CONFIRMED if confirmed else COMMAND_FAILED
         self._notify(
-            COMMAND_CONFIRMED,
+            event,
             CommandOutcome(
-                record.id_hex, command.kind.value, _amps(command), command.attempts, True, note
+                record.id_hex,
+                command.kind.value,
+                _amps(command),
+                command.attempts,
+                confirmed,
+                note,
             ),
             command.device_id,
             command.ticket,
         )
 
     def attempt_failed(self, command: PendingCommand, reason: str) -> None:
-        """An attempt went unconfirmed: the command fails once its retries are spent."""
+        """An attempt went unconfirmed: once its retries are spent the command waits the
+        grace for a report that shows it (a lagging unit, SPEC §8.7), then fails."""
         if command.attempts > self._retries:
             self._queues[command.device_id].popleft()
-            self.fail(command, f"{reason} after {command.attempts} attempts")
+            if self._grace > 0:
+                command.settle_by = command.last_sent + self._grace
+                command.failure = reason
+                self._sent[command.device_id].append(command)
+            else:
+                self.fail(command, f"{reason} after {command.attempts} attempts")
         else:
             _LOGGER.debug("%s to %04X not confirmed: %s", command.kind, command.device_id, reason)
             queue = self._queues[command.device_id]
@@ -219,10 +343,19 @@ class CommandQueues:
         self.fail(command, reason)
 
     def fail_unit(self, device_id: int, reason: str) -> None:
-        """Fail every command queued for one unit."""
+        """Fail every command queued for one unit, and give the outcome of every one sent
+        (an increase sent still counts in the worst case until a report shows it)."""
         queue = self._queues[device_id]
         while queue:
             self.fail(queue.popleft(), reason)
+        sent = self._sent[device_id]
+        for command in [c for c in sent if not c.outcome_given]:
+            if command.kind is not CommandKind.INCREASE_CURRENT:
+                sent.remove(command)
+            if command.kind.relative:
+                self._outcome(command, False, f"sent once; {reason} before a report showed it")
+            else:
+                self.fail(command, reason)
 
     def fail_all(self, reason: str) -> None:
         """Fail every queued or in-flight command."""
