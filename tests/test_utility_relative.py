@@ -36,6 +36,7 @@ def simulator() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+        proc.stdout.close()
 
 
 def test_quick_increases_in_the_utility_are_refused_at_the_key(
