@@ -395,7 +395,7 @@ class BusStatistics:
         self.controller_frames += 1
         sender = message.sender
         self._last_sender = sender
-        station = self._stations.get(sender) or self._station(sender)
+        station = self._station(sender)
         station.controller_frames += 1
         if time is not None:
             if station.controller_first is None:
@@ -416,7 +416,7 @@ class BusStatistics:
         controller.commands[int(message.command)] += 1
         if len(controller.addressed) < _NAMES_KEPT:
             controller.addressed.add(message.receiver)
-        unit = self._stations.get(message.receiver) or self._station(message.receiver)
+        unit = self._station(message.receiver)
         if time is not None:
             # A pause of the cut-off or more is a unit dropped, not the controller's cadence.
             if unit.last_beat is not None and time - unit.last_beat < LOST_AFTER:
@@ -446,7 +446,7 @@ class BusStatistics:
         self.unit_frames += 1
         sender = message.sender
         self._last_sender = sender
-        unit = self._stations.get(sender) or self._station(sender)
+        unit = self._station(sender)
         unit.frames += 1
         if time is not None:
             last = unit.last_heard
