@@ -6,6 +6,7 @@ import pytest
 
 from twcdirector import __main__ as headless
 from twcdirector import cli, utility
+from twcdirector.cli import director_config
 from twcdirector.gen2.config import DirectorConfig
 from twcdirector.simulator import __main__ as simulator
 
@@ -33,7 +34,7 @@ def test_both_commands_read_the_shared_options_into_the_same_config() -> None:
     assert options.config == expected
     assert (options.port, options.gen3, options.verbose) == (SHARED[1], ("192.168.1.50",), 1)
     args = headless.build_parser().parse_args(SHARED)
-    assert headless.config_from(args) == expected
+    assert director_config(args) == expected
     assert (args.port, args.gen3, args.verbose) == (SHARED[1], ["192.168.1.50"], 1)
 
 
@@ -45,8 +46,8 @@ def test_both_commands_take_fail_safe_into_the_config(argv: list[str]) -> None:
     assert utility.parse_options(argv).config.fail_safe is False
     if argv[0] == "--port":
         args = headless.build_parser().parse_args([*argv, "--fail-safe"])
-        assert headless.config_from(args).fail_safe is True
-        assert headless.config_from(headless.build_parser().parse_args(argv)).fail_safe is False
+        assert director_config(args).fail_safe is True
+        assert director_config(headless.build_parser().parse_args(argv)).fail_safe is False
 
 
 def test_the_fail_safe_help_names_every_way_out() -> None:

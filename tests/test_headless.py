@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from tests.director_fakes import FakePeripheral, MemoryBus, run_virtual
-from twcdirector.__main__ import build_parser, config_from, main, run
+from twcdirector.__main__ import build_parser, main, run
+from twcdirector.cli import director_config
 from twcdirector.gen2.config import DirectorConfig
 from twcdirector.jsonlog import event_line
 from twcdirector.protocol import FrameDecoder, PeripheralHeartbeat, encode_reply
@@ -91,11 +92,11 @@ def test_options_become_the_config() -> None:
     args = build_parser().parse_args(
         ["--port", "loop://", "--listen-only", "--max-current", "32", "--controller-id", "7777"]
     )
-    config = config_from(args)
+    config = director_config(args)
     assert config.listen_only is True
     assert config.max_current == 32.0
     assert config.controller_id == 0x7777
-    assert config_from(build_parser().parse_args(["--port", "x"])) == DirectorConfig()
+    assert director_config(build_parser().parse_args(["--port", "x"])) == DirectorConfig()
 
 
 @pytest.mark.parametrize(

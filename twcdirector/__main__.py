@@ -33,7 +33,6 @@ from .cli import (
     check_gen3_only,
     check_log_size,
     checked_config,
-    director_config,
     open_log,
     program_name,
 )
@@ -61,11 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_bus_options(parser, port_required=False, verbose_help="log to stderr (-vv: more)")
     mqtt_settings.add_options(parser)
     return parser
-
-
-def config_from(args: argparse.Namespace) -> DirectorConfig:
-    """The options as a config; raises ConfigurationError."""
-    return director_config(args)
 
 
 async def run(
